@@ -1,0 +1,23 @@
+"""A multilayer perceptron for handwritten digits, in plain NumPy.
+
+Shape convention, everywhere: X is (n, 784), ``weights[l]`` is (fan_in, fan_out), ``Z = X @ W + b``.
+
+    >>> import mlp
+    >>> x_train, y_train, x_test, y_test = mlp.load_mnist()
+    >>> trainer = mlp.Trainer(mlp.PRESETS["seed"].config, (x_train, y_train, x_test, y_test))
+    >>> trainer.run(callback=print)          # doctest: +SKIP
+    >>> trainer.network.save("models/seed.npz")   # doctest: +SKIP
+"""
+from .activations import ACTIVATIONS, OUTPUTS
+from .config import CHOICES, ConfigError, TrainConfig
+from .data import DataError, load_mnist
+from .io import load
+from .losses import LOSSES
+from .network import INITS, Network
+from .optimizers import OPTIMIZERS
+from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
+from .training import Event, Snapshot, Trainer, TrainingDiverged, evaluate
+
+__all__ = ["ACTIVATIONS", "CHOICES", "ConfigError", "DataError", "Event", "INITS", "LOSSES",
+           "NOTEBOOK_TEST_ACCURACY", "Network", "OPTIMIZERS", "OUTPUTS", "PRESETS", "Snapshot",
+           "TrainConfig", "Trainer", "TrainingDiverged", "evaluate", "load", "load_mnist"]

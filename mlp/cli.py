@@ -1,0 +1,154 @@
+"""Command line: ``python -m mlp train ...`` and ``python -m mlp evaluate PATH``.
+
+Bad options get one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from .config import CHOICES, ConfigError, TrainConfig
+from .data import DataError, load_mnist
+from .io import load
+from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
+from .training import Trainer, TrainingDiverged, evaluate
+
+USAGE_ERROR = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints a usage block before its error; we print one clear line instead."""
+
+    def error(self, message):
+        raise SystemExit(_fail(f"{self.prog}: {message} (see --help)"))
+
+
+def _fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _layers(text):
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers takes whole numbers separated by commas, got {text!r}")
+
+
+def build_parser():
+    parser = OneLineParser(prog="python -m mlp", description="Train and evaluate MLPs on MNIST.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    train = commands.add_parser("train", help="train a network and print test accuracy per epoch")
+    train.add_argument("--preset", choices=list(PRESETS), default="seed",
+                       help="start from this preset's settings; options below override them (default: seed)")
+    train.add_argument("--layers", type=_layers, help="units per layer, e.g. 784,128,10")
+    for field in ("activation", "output", "loss", "optimizer", "init"):
+        train.add_argument(f"--{field}", choices=CHOICES[field])
+    train.add_argument("--lr", type=float, help="learning rate")
+    train.add_argument("--lr-decay", type=float, help="multiply the learning rate by this after every epoch")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--l2", type=float, help="weight decay strength")
+    train.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
+                       help="reshuffle the training samples every epoch")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--train-size", type=int, help="train on the first N samples only")
+    train.add_argument("--data", help="an MNIST-format .npz or folder of IDX files (default: data/mnist.npz)")
+    train.add_argument("--out", help="save the trained model to this .npz")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate_cmd = commands.add_parser("evaluate", help="print test accuracy and a per-digit table")
+    evaluate_cmd.add_argument("path", help="a model saved with --out")
+    evaluate_cmd.add_argument("--data", help="an MNIST-format .npz or folder of IDX files")
+    return parser
+
+
+def config_from_args(args):
+    base = PRESETS[args.preset].config
+    names = ("layers", "activation", "output", "loss", "optimizer", "lr", "lr_decay", "batch_size", "epochs",
+             "init", "l2", "shuffle", "seed", "train_size")
+    return base.replace(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn in place while an epoch runs."""
+
+    def __init__(self, stream=sys.stderr, width=30):
+        self.stream, self.width = stream, width
+
+    def __call__(self, event, total_epochs):
+        if event.kind != "progress":
+            self.stream.write("\r" + " " * (self.width + 60) + "\r")
+            return
+        done = event.epoch % 1
+        filled = int(done * self.width)
+        self.stream.write(f"\repoch {int(event.epoch) + 1}/{total_epochs} [{'#' * filled}"
+                          f"{'.' * (self.width - filled)}] {done:4.0%}  loss {event.train_loss:.4f}")
+        self.stream.flush()
+
+
+def train(args):
+    config = config_from_args(args)
+    data = load_mnist(args.data)
+    trainer = Trainer(config, data)
+    bar = None if args.quiet else ProgressBar()
+    notebook = args.preset == "seed" and config == PRESETS["seed"].config
+    print(f"training {'-'.join(map(str, config.layers))} on {config.train_size:,} samples: "
+          f"{config.activation}/{config.output}, {config.loss}, {config.optimizer} lr={config.lr:g}, "
+          f"batch {config.batch_size}, seed {config.seed}")
+
+    def report(event):
+        if bar:
+            bar(event, config.epochs)
+        if event.kind == "epoch":
+            e = int(event.epoch)
+            reference = f"   (notebook: {NOTEBOOK_TEST_ACCURACY[e - 1]:.2f}%)" if notebook else ""
+            print(f"epoch {e:3d}  test accuracy {event.test_accuracy:7.2%}  "
+                  f"train loss {event.train_loss:.4f}  {event.elapsed:6.1f}s{reference}", flush=True)
+
+    try:
+        trainer.run(callback=report)
+    except TrainingDiverged as err:
+        if bar:
+            bar.stream.write("\n")
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if args.out:
+        final = trainer.history[-1]
+        trainer.network.save(args.out, config=config.to_dict(), test_accuracy=final.test_accuracy,
+                             dataset=str(args.data or "mnist"),
+                             history=[e.to_dict() for e in trainer.history])
+        print(f"saved {args.out}")
+    return 0
+
+
+def evaluate_model(args):
+    network = load(args.path)
+    _, _, x_test, y_test = load_mnist(args.data)
+    loss, accuracy = evaluate(network, x_test, y_test)
+    predicted = network.predict(x_test)
+    print(f"{args.path}: {'-'.join(map(str, network.sizes))}, test accuracy {accuracy:.2%}, "
+          f"test loss {loss:.4f}")
+    print("digit  samples  accuracy")
+    for digit in range(10):
+        mine = y_test == digit
+        print(f"{digit:5d}  {int(mine.sum()):7d}  {float(np.mean(predicted[mine] == digit)):8.2%}")
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        status = train(args) if args.command == "train" else evaluate_model(args)
+    except (ConfigError, DataError, ValueError, OSError) as err:
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    if args.command == "train":
+        print(f"done in {time.perf_counter() - started:.1f}s")
+    return status

@@ -1,0 +1,201 @@
+"""The multilayer perceptron: its parameters, one forward pass, and backpropagation.
+
+Shape convention, used everywhere in the project:
+
+    X      (n, 784)           a batch of n images, one flattened 28×28 image per row, pixels in [0, 1]
+    W[l]   (fan_in, fan_out)  so a layer computes  Z = A_prev @ W[l] + b[l]
+    b[l]   (fan_out,)
+    A[l]   (n, sizes[l])      activations: A[0] is X, A[-1] the network's outputs
+
+So hidden unit j of the first layer "looks at" the image ``W[0][:, j].reshape(28, 28)``.
+
+All weights and biases live in one flat vector, ``net.params``; ``net.weights[l]`` and ``net.biases[l]``
+are views into it (change them in place). An optimizer can then update every parameter with a single
+NumPy operation, which is what makes training one sample at a time fast.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import ACTIVATIONS, OUTPUTS
+from .losses import LOSSES, one_hot
+
+INITS = {
+    "uniform": "Weights and biases drawn from U(-0.5, 0.5), as in the seed notebook.",
+    "xavier": "Weights from U(±√(6 / (fan_in + fan_out))), biases 0: keeps signal size steady for sigmoid/tanh.",
+    "he": "Weights from N(0, √(2 / fan_in)), biases 0: keeps signal size steady for ReLU.",
+}
+
+
+def parameter_views(flat, sizes):
+    """Cut a flat vector into per-layer (W, b) views: W[l] (sizes[l], sizes[l+1]), b[l] (sizes[l+1],)."""
+    weights, biases, start = [], [], 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(flat[start:start + fan_in * fan_out].reshape(fan_in, fan_out))
+        start += fan_in * fan_out
+        biases.append(flat[start:start + fan_out])
+        start += fan_out
+    return weights, biases
+
+
+def parameter_count(sizes):
+    return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
+class Workspace:
+    """Preallocated arrays for one batch size, so a training step allocates (almost) nothing.
+
+    acts[l]    (n, sizes[l+1])  output of layer l
+    deltas[l]  (n, sizes[l+1])  dL/dZ of layer l during backprop
+    grads      flat gradient, laid out like ``Network.params``; dW[l], db[l] are views into it
+    """
+
+    def __init__(self, sizes, n, dtype):
+        self.n = n
+        self.acts = [np.empty((n, s), dtype) for s in sizes[1:]]
+        self.deltas = [np.empty((n, s), dtype) for s in sizes[1:]]
+        self.grads = np.zeros(parameter_count(sizes), dtype)
+        self.dW, self.db = parameter_views(self.grads, sizes)
+
+
+class Network:
+    """A fully connected network, e.g. ``Network([784, 16, 16, 10])``.
+
+    activation: the hidden layers' activation (a key of ``ACTIVATIONS``)
+    output:     the output layer's activation (a key of ``OUTPUTS``)
+    loss:       a key of ``LOSSES``
+    init:       a key of ``INITS``; the random draws come from ``np.random.default_rng(seed)``
+    dtype:      float32 to train fast, float64 for exact gradient checks
+    """
+
+    def __init__(self, sizes, activation="sigmoid", output="sigmoid", loss="squared_error",
+                 init="uniform", seed=0, dtype=np.float32):
+        self.sizes = tuple(int(s) for s in sizes)
+        check_architecture(self.sizes, activation, output, loss, init)
+        self.activation, self.output, self.loss_name, self.init = activation, output, loss, init
+        self.dtype = np.dtype(dtype)
+        self.params = np.zeros(parameter_count(self.sizes), self.dtype)
+        self.weights, self.biases = parameter_views(self.params, self.sizes)
+        self.layer_activations = [ACTIVATIONS[activation]] * (len(self.sizes) - 2) + [OUTPUTS[output]]
+        self.loss = LOSSES[loss]
+        self._initialise(np.random.default_rng(seed))
+
+    def _initialise(self, rng):
+        for W, b in zip(self.weights, self.biases):
+            fan_in, fan_out = W.shape
+            if self.init == "uniform":
+                W[...] = rng.uniform(-0.5, 0.5, W.shape)
+                b[...] = rng.uniform(-0.5, 0.5, b.shape)
+            elif self.init == "xavier":
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                W[...] = rng.uniform(-limit, limit, W.shape)
+            else:  # he
+                W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), W.shape)
+
+    # ---- forward -------------------------------------------------------------------------------
+    def forward_all(self, X, out=None):
+        """Activations of every layer for a batch X (n, sizes[0]): [X, A1, ..., A_last].
+
+        ``out`` is an optional list of arrays (one per layer, shaped like its activations) to
+        write into; the training loop passes a ``Workspace``'s arrays there.
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(f"expected inputs of shape (n, {self.sizes[0]}), got {X.shape}")
+        acts = [X]
+        for l, (W, b, f) in enumerate(zip(self.weights, self.biases, self.layer_activations)):
+            Z = np.dot(acts[-1], W, out=None if out is None else out[l])
+            Z += b
+            acts.append(f.forward(Z, out=Z))
+        return acts
+
+    def forward(self, X):
+        """Outputs (n, 10) for inputs X (n, 784)."""
+        with np.errstate(over="ignore"):    # a saturated sigmoid's e^-z may overflow to inf: fine
+            return self.forward_all(X)[-1]
+
+    def predict(self, X):
+        """Predicted digits (n,)."""
+        return self.forward(X).argmax(axis=1)
+
+    def accuracy(self, X, y, batch=10_000):
+        """Fraction of the samples whose predicted digit equals the label."""
+        correct = sum(int((self.predict(X[i:i + batch]) == y[i:i + batch]).sum())
+                      for i in range(0, len(y), batch))
+        return correct / max(len(y), 1)
+
+    # ---- backward ------------------------------------------------------------------------------
+    def backprop(self, acts, Y, ws, l2=0.0):
+        """Fill ``ws.grads`` with the gradient of the loss for the batch whose forward pass is ``acts``.
+
+        acts: the list from ``forward_all``; Y: one-hot targets (n, 10); ws: a Workspace for n.
+        Returns the loss: the batch mean of the per-sample loss, plus (l2 / 2) Σ W² when l2 > 0.
+        """
+        last = len(self.weights) - 1
+        delta = ws.deltas[last]
+        loss = self.loss.value_and_grad(acts[-1], Y, delta)          # delta = dL/dA_last
+        if self.loss_name == "cross_entropy" and self.output == "softmax":
+            # Softmax followed by cross-entropy: dL/dZ simplifies to (A - Y) / n, which avoids
+            # dividing by tiny probabilities. Valid only for this pair.
+            np.subtract(acts[-1], Y, out=delta)
+            delta /= len(Y)
+        else:
+            self.layer_activations[last].backward(acts[-1], delta, out=delta)  # dL/dZ_last
+        for l in range(last, -1, -1):
+            np.dot(acts[l].T, delta, out=ws.dW[l])                   # dL/dW = A_prev^T dL/dZ
+            np.add.reduce(delta, axis=0, out=ws.db[l])              # dL/db = Σ_rows dL/dZ
+            if l > 0:
+                prev = ws.deltas[l - 1]
+                np.dot(delta, self.weights[l].T, out=prev)          # dL/dA_prev = dL/dZ W^T
+                self.layer_activations[l - 1].backward(acts[l], prev, out=prev)
+                delta = prev
+        if l2:
+            for W, dW in zip(self.weights, ws.dW):
+                dW += l2 * W
+            loss += 0.5 * l2 * sum(float(np.vdot(W, W)) for W in self.weights)
+        return loss
+
+    def loss_and_gradients(self, X, y, l2=0.0):
+        """Loss and gradients for inputs X (n, 784) and integer labels y (n,).
+
+        Returns ``(loss, [(dW, db), ...])`` with dW, db shaped like each layer's weights and biases.
+        """
+        ws = Workspace(self.sizes, len(X), self.dtype)
+        with np.errstate(over="ignore"):
+            acts = self.forward_all(X, out=ws.acts)
+            loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2)
+        return loss, [(dW.copy(), db.copy()) for dW, db in zip(ws.dW, ws.db)]
+
+    # ---- inspection and persistence ------------------------------------------------------------
+    def hidden_activations(self, X):
+        """Activations of the hidden layers only, [A1, ..., A_{last-1}], for inputs X (n, 784)."""
+        with np.errstate(over="ignore"):
+            return self.forward_all(X)[1:-1]
+
+    def describe(self):
+        """Architecture as plain data (the part of a saved file that rebuilds the network)."""
+        return {"sizes": list(self.sizes), "activation": self.activation, "output": self.output,
+                "loss": self.loss_name, "init": self.init}
+
+    def copy(self):
+        clone = Network(self.sizes, self.activation, self.output, self.loss_name, self.init,
+                        dtype=self.dtype)
+        clone.params[...] = self.params
+        return clone
+
+    def save(self, path, **metadata):
+        """Write the network to ``path`` (.npz, no pickle), atomically. See ``mlp.io``."""
+        from .io import save
+        save(self, path, **metadata)
+
+
+def check_architecture(sizes, activation, output, loss, init):
+    """Raise ValueError with a plain reason if the network cannot be built."""
+    if len(sizes) < 2:
+        raise ValueError("a network needs at least an input and an output layer")
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"every layer needs at least one unit, got {list(sizes)}")
+    for value, table, what in ((activation, ACTIVATIONS, "activation"), (output, OUTPUTS, "output"),
+                               (loss, LOSSES, "loss"), (init, INITS, "init")):
+        if value not in table:
+            raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(table)}")

@@ -1,0 +1,310 @@
+"""The training loop, one step at a time, with events, history, snapshots and control from another thread.
+
+How it works, in short: the trainer cuts the training set into mini-batches; for each batch it runs
+the forward pass, backpropagation and one optimizer update. Every ``eval_every`` batches it measures
+the loss and accuracy on small fixed subsets of the training and test sets and reports a *progress*
+event; after every epoch it measures the full test set and reports an *epoch* event. Events go to a
+callback or come out of an iterator; the trainer also keeps them in ``progress`` and ``history``.
+
+Another thread may call ``pause()``, ``resume()``, ``stop()`` and ``set_lr()`` at any time; they take
+effect between two batches. Read the network while training only under ``trainer.lock`` (or use
+``copy_params()``).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .config import MAX_LR, TrainConfig
+from .losses import one_hot
+from .network import Network, Workspace
+from .optimizers import make_optimizer
+
+PROGRESS_EVENTS_PER_EPOCH = 20
+EVAL_SUBSET = 1000
+EXPLODE_FACTOR = 4.0
+"""Diverged: the training loss grew to more than this many times the untrained network's loss."""
+SATURATED = 0.95
+"""Stuck: this share of the probe samples get saturated outputs (all 0/1) while accuracy is near chance."""
+CHANCE = 0.2
+"""Accuracy below this counts as 'near chance' (guessing gets 0.1) for the two rules above."""
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss or the weights became infinite or NaN: the learning rate was too large."""
+
+    def __init__(self, message, lr):
+        super().__init__(message)
+        self.lr = lr
+
+
+@dataclass(frozen=True)
+class Event:
+    """What the trainer reports. kind: 'progress' (every eval_every batches) or 'epoch' (end of one).
+
+    epoch is fractional during an epoch (2.5 = halfway through the third). Accuracies are fractions
+    in [0, 1]. For 'progress' events the train/test figures are estimates on fixed subsets
+    (train_loss is the mean loss of the batches trained since the last event); for 'epoch' events
+    test figures cover the whole test set and train_loss is the epoch's mean batch loss.
+    """
+
+    kind: str
+    epoch: float
+    samples_seen: int
+    elapsed: float
+    lr: float
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A copy of all parameters (laid out like ``Network.params``) at a moment of training."""
+
+    epoch: float
+    samples_seen: int
+    params: np.ndarray
+
+
+class Trainer:
+    """Trains ``Network`` on ``data = (x_train, y_train, x_test, y_test)`` as ``config`` says.
+
+    eval_every:     batches between progress events (default: about 20 per epoch)
+    snapshot_every: batches between weight snapshots, 0 for one per epoch only (plus the initial one)
+    """
+
+    def __init__(self, config: TrainConfig, data, eval_every=None, snapshot_every=0, network=None):
+        x_train, y_train, self.x_test, self.y_test = data
+        self.config = config.validate(len(x_train))
+        n = config.train_size
+        self.x_train, self.y_train = x_train[:n], y_train[:n]
+        self.Y_train = one_hot(self.y_train)
+        self.network = network or Network(config.layers, config.activation, config.output,
+                                          config.loss, config.init, seed=config.seed)
+        self.optimizer = make_optimizer(config.optimizer, self.network.params.size, self.network.dtype)
+        self.lr = config.lr
+        # Shuffling has its own stream, so changing `shuffle` never changes the initial weights.
+        self.shuffle_rng = np.random.default_rng([config.seed, 1])
+        self.batches_per_epoch = math.ceil(n / config.batch_size)
+        self.eval_every = eval_every or max(1, self.batches_per_epoch // PROGRESS_EVENTS_PER_EPOCH)
+        self.snapshot_every = snapshot_every
+        pick = np.random.default_rng(12345)   # fixed subsets, the same for every run: curves compare
+        self._train_probe = pick.choice(n, min(n, EVAL_SUBSET), replace=False)
+        self._test_probe = pick.choice(len(self.y_test), min(len(self.y_test), EVAL_SUBSET), replace=False)
+        self._workspaces = {}
+
+        self.epoch = 0                  # epochs completed
+        self.samples_seen = 0
+        self.elapsed = 0.0              # seconds spent training (pauses excluded)
+        self.status = "ready"           # ready, running, paused, stopped, done, diverged
+        self.error = None
+        self.progress: list[Event] = []
+        self.history: list[Event] = []  # one 'epoch' event per completed epoch
+        self._initial_loss = math.inf
+        self.snapshots = [Snapshot(0.0, 0, self.network.params.copy())]
+        self.lock = threading.Lock()
+        self._go = threading.Event()
+        self._go.set()
+        self._stop_requested = False
+        self._interrupt = False         # set by pause/stop so the hot loop checks one flag only
+
+    # ---- control, callable from any thread ----------------------------------------------------
+    def pause(self):
+        if self.status == "running":
+            self._go.clear()
+            self._interrupt = True
+            self.status = "paused"
+
+    def resume(self):
+        if self.status == "paused":
+            self.status = "running"
+            self._go.set()
+
+    def stop(self):
+        self._stop_requested = self._interrupt = True
+        self._go.set()
+
+    def set_lr(self, lr):
+        """Change the learning rate; the next batch uses it."""
+        if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
+            raise ValueError(f"learning rate must be above 0 and at most {MAX_LR:g}, got {lr:g}")
+        self.lr = float(lr)
+
+    @property
+    def finished(self):
+        return self.status in ("stopped", "done", "diverged")
+
+    def copy_params(self):
+        """A consistent copy of the parameters, safe to take while another thread trains."""
+        with self.lock:
+            return self.network.params.copy()
+
+    # ---- running -------------------------------------------------------------------------------
+    def run(self, until_epoch=None, callback=None):
+        """Train until ``until_epoch`` epochs are complete (default: all of them), or until stopped.
+
+        Calls ``callback(event)`` for every event. Raises TrainingDiverged if the loss blows up.
+        """
+        for event in self.events(until_epoch):
+            if callback is not None:
+                callback(event)
+        return self
+
+    def events(self, until_epoch=None):
+        """Train, yielding each Event as it happens (a generator: training advances as you iterate)."""
+        if self.finished:
+            return
+        until = min(until_epoch or self.config.epochs, self.config.epochs)
+        self.status = "running"
+        with np.errstate(over="ignore", under="ignore"):
+            if not self.progress:
+                self._record("progress", 0.0, train_loss=None)
+                self._initial_loss = self.progress[0].train_loss
+            while self.epoch < until and not self._stop_requested:
+                yield from self._epoch()
+        if self._stop_requested:
+            self.status = "stopped"
+        elif self.epoch >= self.config.epochs:
+            self.status = "done"
+        else:
+            self.status = "ready"
+
+    def _epoch(self):
+        cfg, n, size = self.config, len(self.y_train), self.config.batch_size
+        order = self.shuffle_rng.permutation(n) if cfg.shuffle else None
+        starts = range(0, n, size)
+        epoch_loss, chunk_loss, chunk_batches = 0.0, 0.0, 0
+        chunk_started = time.perf_counter()
+        for b, start in enumerate(starts):
+            if self._interrupt:
+                self.elapsed += time.perf_counter() - chunk_started
+                if not self._wait_if_paused():
+                    return
+                chunk_started = time.perf_counter()
+            if order is None or size == 1:
+                rows = slice(start, start + size) if order is None else slice(order[start], order[start] + 1)
+            else:
+                rows = order[start:start + size]
+            with self.lock:
+                loss = self._step(self.x_train[rows], self.Y_train[rows])
+            self.samples_seen += min(size, n - start)
+            if self.snapshot_every and (b + 1) % self.snapshot_every == 0 and b < len(starts) - 1:
+                self._snapshot(self.epoch + (b + 1) / len(starts))
+            chunk_loss += loss
+            chunk_batches += 1
+            if chunk_batches == self.eval_every or b == len(starts) - 1:
+                self.elapsed += time.perf_counter() - chunk_started
+                self._check_loss(chunk_loss / chunk_batches)
+                epoch_loss += chunk_loss
+                if b < len(starts) - 1:
+                    yield self._record("progress", self.epoch + (b + 1) / len(starts),
+                                       chunk_loss / chunk_batches)
+                chunk_loss, chunk_batches = 0.0, 0
+                chunk_started = time.perf_counter()
+        self.epoch += 1
+        self._snapshot(float(self.epoch))
+        event = self._record("epoch", float(self.epoch), epoch_loss / len(starts))
+        self.history.append(event)
+        self.lr *= self.config.lr_decay
+        yield event
+
+    def _step(self, X, Y):
+        """One update on a batch: forward pass, backprop, optimizer step. Returns the batch loss."""
+        ws = self._workspaces.get(len(X))
+        if ws is None:
+            ws = self._workspaces[len(X)] = Workspace(self.network.sizes, len(X), self.network.dtype)
+        acts = self.network.forward_all(X, out=ws.acts)
+        loss = self.network.backprop(acts, Y, ws, self.config.l2)
+        self.optimizer.step(self.network.params, ws.grads, self.lr)
+        return loss
+
+    def _wait_if_paused(self):
+        """Block while paused. Returns False if a stop was requested."""
+        self._go.wait()
+        self._interrupt = self._stop_requested
+        return not self._stop_requested
+
+    # ---- measuring -----------------------------------------------------------------------------
+    def _record(self, kind, epoch, train_loss):
+        """Measure the network, log an Event (and check it is still learning); return the Event.
+
+        train_loss None means: measure it on the training probe (used before the first step).
+        """
+        probe = self._train_probe
+        full = kind == "epoch"
+        test_x, test_y = ((self.x_test, self.y_test) if full else
+                          (self.x_test[self._test_probe], self.y_test[self._test_probe]))
+        with self.lock:
+            acts = self.network.forward_all(self.x_train[probe])
+            outputs = acts[-1]
+            test_loss, test_accuracy = evaluate(self.network, test_x, test_y)
+        probe_loss, train_accuracy = score(self.network, outputs, self.y_train[probe])
+        event = Event(kind, epoch, self.samples_seen, self.elapsed, self.lr,
+                      probe_loss if train_loss is None else train_loss, train_accuracy,
+                      test_loss, test_accuracy)
+        self.progress.append(event)
+        if train_accuracy < CHANCE and self.samples_seen:
+            if saturated_share(outputs) > SATURATED:
+                self._diverged("its outputs saturated at 0 or 1, so the gradient vanished and it can no "
+                               f"longer learn (accuracy {train_accuracy:.0%})")
+            for layer, hidden in enumerate(acts[1:-1], start=1):
+                if np.ptp(hidden, axis=0).max(initial=0.0) < 1e-6:
+                    self._diverged(f"every unit of hidden layer {layer} now gives the same output for "
+                                   f"every image (dead or saturated units), so it can no longer learn "
+                                   f"(accuracy {train_accuracy:.0%})")
+        return event
+
+    def _snapshot(self, epoch):
+        with self.lock:
+            self.snapshots.append(Snapshot(epoch, self.samples_seen, self.network.params.copy()))
+
+    def _check_loss(self, loss):
+        if not (math.isfinite(loss) and np.isfinite(self.network.params).all()):
+            self._diverged(f"the loss became {loss:.3g}")
+        if loss > EXPLODE_FACTOR * self._initial_loss:
+            self._diverged(f"the loss exploded to {loss:.3g}, from {self._initial_loss:.3g} untrained")
+
+    def _diverged(self, what):
+        with self.lock:     # roll back to the last good weights, so nothing trained is lost
+            self.network.params[...] = self.snapshots[-1].params
+        self.status = "diverged"
+        self.error = (f"Training diverged in epoch {self.epoch + 1}, after {self.samples_seen:,} samples: "
+                      f"{what}. The learning rate {self.lr:g} is too large for this setup; try "
+                      f"{self.lr / 10:g}. The weights were rolled back to the last snapshot "
+                      f"(epoch {self.snapshots[-1].epoch:g}).")
+        raise TrainingDiverged(self.error, self.lr)
+
+
+def saturated_share(outputs, margin=1e-4):
+    """Share of rows (samples) whose every output is within ``margin`` of 0 or 1."""
+    near_edge = (outputs < margin) | (outputs > 1 - margin)
+    return float(near_edge.all(axis=1).mean()) if len(outputs) else 0.0
+
+
+def score(network, outputs, y):
+    """(mean loss, accuracy) of already computed ``outputs`` (n, 10) for integer labels y (n,)."""
+    if not len(y):
+        return 0.0, 0.0
+    Y = one_hot(y, outputs.dtype)
+    loss = network.loss.value_and_grad(outputs, Y, np.empty_like(outputs))
+    return loss, float((outputs.argmax(axis=1) == y).mean())
+
+
+def evaluate(network, X, y, chunk=5000):
+    """(mean loss, accuracy) of ``network`` on inputs X (n, 784) and integer labels y (n,)."""
+    total_loss, correct = 0.0, 0.0
+    for i in range(0, len(y), chunk):
+        loss, accuracy = score(network, network.forward(X[i:i + chunk]), y[i:i + chunk])
+        total_loss += loss * len(y[i:i + chunk])
+        correct += accuracy * len(y[i:i + chunk])
+    n = max(len(y), 1)
+    return total_loss / n, correct / n

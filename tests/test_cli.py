@@ -1,0 +1,89 @@
+import subprocess
+import sys
+
+import pytest
+
+import mlp
+from conftest import ROOT
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mlp", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_train_prints_accuracy_per_epoch_shows_progress_and_saves(tmp_path):
+    out = tmp_path / "m.npz"
+    result = run_cli("train", "--preset", "fast", "--epochs", "2", "--train-size", "3000",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    epoch_lines = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(epoch_lines) == 2 and "test accuracy" in epoch_lines[0]
+    assert "%" in epoch_lines[1] and f"saved {out}" in result.stdout
+    assert "epoch 1/2 [" in result.stderr                      # the progress bar
+    model = mlp.load(out)
+    assert model.sizes == (784, 16, 16, 10) and model.activation == "relu"
+    assert model.meta["config"]["train_size"] == 3000 and 0.5 < model.meta["test_accuracy"] <= 1
+
+
+def test_seed_preset_prints_the_notebook_figures_beside_ours():
+    result = run_cli("train", "--epochs", "1", "--train-size", "2000", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "784-16-16-10" in result.stdout and "sigmoid/sigmoid, squared_error, sgd lr=0.02" in result.stdout
+    assert "(notebook: 83.41%)" not in result.stdout               # a changed config is not the notebook
+    assert result.stderr == ""
+
+
+def test_any_architecture_and_options(tmp_path):
+    result = run_cli("train", "--layers", "784,24,12,10", "--activation", "leaky_relu",
+                     "--output", "softmax", "--loss", "cross_entropy", "--optimizer", "momentum",
+                     "--lr", "0.05", "--batch-size", "20", "--epochs", "1", "--init", "he",
+                     "--l2", "0.0001", "--shuffle", "--seed", "3", "--train-size", "2000", "--quiet",
+                     "--out", str(tmp_path / "x.npz"))
+    assert result.returncode == 0, result.stderr
+    meta = mlp.load(tmp_path / "x.npz").meta
+    assert meta["sizes"] == [784, 24, 12, 10] and meta["config"]["shuffle"] is True
+    assert meta["config"]["optimizer"] == "momentum" and meta["config"]["l2"] == 0.0001
+
+
+def test_evaluate_prints_accuracy_and_a_per_digit_table(tmp_path):
+    net = mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier")
+    net.save(tmp_path / "m.npz")
+    result = run_cli("evaluate", str(tmp_path / "m.npz"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "test accuracy" in lines[0] and lines[1].split() == ["digit", "samples", "accuracy"]
+    assert [line.split()[0] for line in lines[2:12]] == [str(d) for d in range(10)]
+    assert sum(int(line.split()[1]) for line in lines[2:12]) == 10000
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train", "--lr", "-1"], "learning rate"),
+    (["train", "--layers", "784,x,10"], "--layers"),
+    (["train", "--layers", "784,16"], "end with 10"),
+    (["train", "--activation", "swish"], "invalid choice"),
+    (["train", "--epochs", "0"], "epochs"),
+    (["train", "--batch-size", "100", "--train-size", "50"], "batch size"),
+    (["train", "--lr", "abc"], "invalid float"),
+    (["evaluate", "missing.npz"], "cannot open"),
+    (["fly"], "invalid choice"),
+])
+def test_bad_input_gets_one_line_and_exit_code_2(args, words, tmp_path):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_model_is_refused_in_one_line(tmp_path):
+    (tmp_path / "bad.npz").write_text("not a model")
+    result = run_cli("evaluate", str(tmp_path / "bad.npz"))
+    assert result.returncode == 2 and "not a readable .npz" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_divergence_exits_with_the_explanation():
+    result = run_cli("train", "--lr", "10", "--optimizer", "adam", "--epochs", "1", "--train-size", "3000", "--quiet")
+    assert result.returncode == 1
+    assert "diverged" in result.stderr and "learning rate 10 is too large" in result.stderr

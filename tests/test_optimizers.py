@@ -1,0 +1,46 @@
+"""One update worked by hand per optimizer, on two parameters."""
+import numpy as np
+import pytest
+
+from mlp.optimizers import Adam, Momentum, SGD, make_optimizer
+
+
+def test_sgd_step():
+    params, grads = np.array([1.0, -2.0]), np.array([0.5, -1.0])
+    SGD(2, np.float64).step(params, grads, lr=0.1)
+    assert np.allclose(params, [1.0 - 0.05, -2.0 + 0.1])
+
+
+def test_momentum_two_steps():
+    opt = Momentum(2, np.float64)
+    params = np.array([1.0, 1.0])
+    opt.step(params, np.array([1.0, -1.0]), lr=0.1)      # v = [-0.1, 0.1]
+    assert np.allclose(params, [0.9, 1.1])
+    opt.step(params, np.array([1.0, -1.0]), lr=0.1)      # v = 0.9 v - 0.1 g = [-0.19, 0.19]
+    assert np.allclose(opt.velocity, [-0.19, 0.19])
+    assert np.allclose(params, [0.71, 1.29])
+
+
+def test_adam_first_step_moves_each_parameter_by_lr():
+    """At t = 1: m̂ = g and v̂ = g², so the step is lr · g / (|g| + ε) ≈ lr · sign(g)."""
+    opt = Adam(2, np.float64)
+    params = np.array([0.0, 0.0])
+    opt.step(params, np.array([4.0, -0.001]), lr=0.01)
+    assert np.allclose(params, [-0.01 * 4 / (4 + 1e-8), 0.01 * 0.001 / (0.001 + 1e-8)])
+
+
+def test_adam_second_step_by_hand():
+    opt = Adam(1, np.float64)
+    params = np.array([0.0])
+    opt.step(params, np.array([1.0]), lr=0.1)
+    opt.step(params, np.array([3.0]), lr=0.1)
+    m = 0.9 * 0.1 * 1 + 0.1 * 3              # = 0.39
+    v = 0.999 * 0.001 * 1 + 0.001 * 9        # = 0.009999
+    m_hat, v_hat = m / (1 - 0.9**2), v / (1 - 0.999**2)
+    expected = -0.1 * 1.0 / (1 + 1e-8) - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-8)
+    assert params[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_unknown_optimizer():
+    with pytest.raises(ValueError, match="choose one of sgd, momentum, adam"):
+        make_optimizer("rmsprop", 3)
