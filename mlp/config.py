@@ -104,3 +104,83 @@ class TrainConfig:
 CHOICES = {"activation": list(ACTIVATIONS), "output": list(OUTPUTS), "loss": list(LOSSES),
            "optimizer": list(OPTIMIZERS), "init": list(INITS)}
 """The allowed values of each categorical field."""
+
+HELP = {
+    "layers": "Units in each hidden layer, between the 784 pixels in and the 10 digits out.",
+    "activation": "How each hidden unit squashes its weighted input sum.",
+    "output": "Softmax turns the 10 outputs into probabilities that add up to 1; sigmoid squashes each on its own.",
+    "loss": "How wrongness is measured: squared distance to the target, or minus the log-probability of the right digit.",
+    "optimizer": "How a gradient becomes a weight change: plain steps, steps with momentum, or Adam's per-weight steps.",
+    "lr": "How far each update moves the weights. Too small crawls, too large diverges.",
+    "lr_decay": "After every epoch the learning rate is multiplied by this (1 = constant).",
+    "batch_size": "Samples averaged per update: 1 updates after every image, larger batches are smoother and faster.",
+    "epochs": "How many times the network sees the whole training set.",
+    "init": "How the weights start: U(-0.5, 0.5) like the notebook, or Xavier/He scaled to the layer sizes.",
+    "l2": "Weight decay: a pull of every weight towards zero, against overfitting.",
+    "shuffle": "Visit the training images in a new random order every epoch (the notebook did not).",
+    "train_size": "Train on the first N of the 60,000 training images: smaller is quicker, larger learns more.",
+    "seed": "Fixes every random choice (initial weights, shuffling): the same seed gives the same run.",
+}
+"""One line of help per field, shown beside the app's controls."""
+
+
+def advice(config):
+    """Plain-language notes on settings that work but are unusual or slow; empty when all is usual."""
+    notes = []
+    if config.loss == "cross_entropy" and config.output == "sigmoid":
+        notes.append("Cross-entropy with a sigmoid output only rewards the right digit's output and "
+                     "ignores the others; softmax is its usual partner.")
+    if config.loss == "squared_error" and config.output == "softmax":
+        notes.append("Squared error through a softmax learns slowly when it is very wrong; "
+                     "cross-entropy is the usual partner of softmax.")
+    if config.activation in ("relu", "leaky_relu") and config.init == "uniform":
+        notes.append("U(-0.5, 0.5) weights are large for ReLU units and can silence many of them; "
+                     "He initialisation is made for ReLU.")
+    if config.optimizer == "adam" and config.lr > 0.05:
+        notes.append(f"Adam usually wants a learning rate near 0.001; {config.lr:g} will likely diverge.")
+    if config.optimizer == "sgd" and config.batch_size == 1 and config.lr > 1:
+        notes.append(f"A learning rate of {config.lr:g} with one sample per update will likely diverge.")
+    if config.batch_size > config.train_size:
+        notes.append("The batch is larger than the training set.")
+    return notes
+
+
+def to_query(config):
+    """The config as URL query parameters (strings), e.g. for a link that opens the same setup."""
+    d = config.to_dict()
+    d["layers"] = "-".join(map(str, config.layers))
+    d["shuffle"] = "1" if config.shuffle else "0"
+    return {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in d.items()}
+
+
+def from_query(params, base=None):
+    """Parse URL query parameters into a config. Returns (config, problems): unreadable or invalid
+    values are left at ``base`` (the seed defaults) and described in ``problems``."""
+    base = base or TrainConfig()
+    parsers = {f.name: f.type for f in fields(TrainConfig)}
+    changes, problems = {}, []
+    for key, raw in params.items():
+        if key not in parsers:
+            continue
+        try:
+            if key == "layers":
+                value = tuple(int(p) for p in str(raw).replace(",", "-").split("-"))
+            elif key == "shuffle":
+                value = {"1": True, "true": True, "0": False, "false": False}[str(raw).lower()]
+            elif parsers[key] in ("int", int):
+                value = int(raw)
+            elif parsers[key] in ("float", float):
+                value = float(raw)
+            else:
+                value = str(raw)
+            base.replace(**{key: value}).validate()
+        except (ValueError, KeyError, ConfigError) as err:
+            problems.append(f"{key}={raw!r} ignored: {err}")
+            continue
+        changes[key] = value
+    config = base.replace(**changes)
+    try:
+        config.validate()
+    except ConfigError as err:
+        return base, problems + [f"the link's settings do not fit together ({err}); using the defaults"]
+    return config, problems

@@ -1,0 +1,13 @@
+"""Entry point: page setup and navigation. Run with `python -m streamlit run app.py`."""
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="MLP from scratch", page_icon=":material/neurology:", layout="wide")
+
+pages = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+])
+with ui.inside_navigation():
+    pages.run()

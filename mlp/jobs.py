@@ -1,0 +1,202 @@
+"""Training jobs for a server with many users: a process-wide registry of runs training in threads.
+
+Each job wraps a ``Trainer`` in its own thread. The registry lets at most ``max_running`` jobs train
+at once; later ones wait in a first-come, first-served queue and say so (status "queued"). Finished,
+stopped and diverged jobs are saved to the run store, so a browser refresh or a server restart
+loses nothing that finished. Nothing here knows about Streamlit: pages read a job's ``view()``.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+import traceback
+
+from .runs import RunStore, new_run_id
+from .training import Trainer, TrainingDiverged
+
+FINAL = ("stopped", "done", "diverged", "failed")
+
+
+class Job:
+    """One training run in its own thread. Control methods may be called from any thread."""
+
+    def __init__(self, registry, config, name, run_id, until_epoch=None):
+        self.registry, self.config, self.name, self.id = registry, config, name, run_id
+        self.trainer = Trainer(config, registry.data)
+        self.created = time.time()
+        self.error = None
+        self.saved = False
+        self._target = until_epoch or config.epochs
+        self._queued = True
+        self._cancelled = False
+        self._failed = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"job-{run_id}", daemon=True)
+
+    # ---- state ---------------------------------------------------------------------------------
+    @property
+    def status(self):
+        """queued, running, paused, stopped, done, diverged or failed."""
+        if self._failed:
+            return "failed"
+        if self._cancelled and self._queued:
+            return "stopped"
+        if self._queued:
+            return "queued"
+        status = self.trainer.status
+        if status == "ready":      # between epochs, waiting for the next step
+            return "paused" if self._thread.is_alive() else "stopped"
+        return status
+
+    @property
+    def active(self):
+        return self.status not in FINAL
+
+    def view(self):
+        """A consistent copy of what a page shows: status, events and figures, safe while training."""
+        t = self.trainer
+        with t.lock:
+            return {"id": self.id, "name": self.name, "status": self.status, "error": self.error or t.error,
+                    "config": self.config, "progress": list(t.progress), "history": list(t.history),
+                    "epoch": t.epoch, "samples_seen": t.samples_seen, "elapsed": t.elapsed, "lr": t.lr,
+                    "total_samples": self.config.epochs * len(t.y_train),
+                    "queue_position": self.registry.queue_position(self.id), "saved": self.saved}
+
+    # ---- control -------------------------------------------------------------------------------
+    def start(self):
+        self._thread.start()
+        return self
+
+    def pause(self):
+        self.trainer.pause()
+
+    def resume(self):
+        """Carry on to the last epoch, from a pause or from a step."""
+        self._target = self.config.epochs
+        self.trainer.resume()
+        self._wake.set()
+
+    def step(self):
+        """Train one more epoch, then wait (also works from a pause)."""
+        self._target = min(self.trainer.epoch + 1, self.config.epochs)
+        self.trainer.resume()
+        self._wake.set()
+
+    def stop(self):
+        self._cancelled = True
+        self.trainer.stop()
+        self._wake.set()
+        self.registry.wake_queue()
+
+    def set_lr(self, lr):
+        self.trainer.set_lr(lr)
+
+    def join(self, timeout=None):
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # ---- the thread ----------------------------------------------------------------------------
+    def _main(self):
+        if not self.registry.acquire_slot(self):
+            return
+        self._queued = False
+        try:
+            while not self.trainer.finished:
+                self.trainer.run(until_epoch=self._target)
+                if self.trainer.finished:
+                    break
+                self._wake.wait()           # reached the end of a step: wait for the next command
+                self._wake.clear()
+        except TrainingDiverged:
+            pass                             # the trainer keeps the explanation in .error
+        except Exception as err:             # a bug must not kill the server: report it on the page
+            self._failed = True
+            self.error = f"Training failed: {err!r}"
+            traceback.print_exc()
+        finally:
+            self.registry.release_slot()
+            self._save()
+
+    def _save(self):
+        t = self.trainer
+        if not t.samples_seen:
+            return                           # nothing trained, nothing worth keeping
+        final = t.history[-1] if t.history else None
+        meta = {"name": self.name, "status": self.status, "created": self.created, "finished": time.time(),
+                "config": self.config.to_dict(), "error": self.error or t.error,
+                "test_accuracy": final.test_accuracy if final else None,
+                "history": [e.to_dict() for e in t.history], "progress": [e.to_dict() for e in t.progress],
+                "dataset": "mnist"}
+        with t.lock:
+            snapshots = [s.params for s in t.snapshots]
+            epochs = [s.epoch for s in t.snapshots]
+            network = t.network.copy()
+        try:
+            self.registry.store.save(self.id, network, meta, snapshots, epochs)
+            self.saved = True
+        except OSError as err:
+            self.error = f"The run finished but could not be saved: {err}"
+
+
+class Registry:
+    """Every job of this server process, with a cap on how many train at the same time."""
+
+    def __init__(self, data, store: RunStore, max_running=2):
+        self.data, self.store, self.max_running = data, store, max(1, int(max_running))
+        self._jobs: dict[str, Job] = {}
+        self._queue: collections.deque[str] = collections.deque()
+        self._running = 0
+        self._cond = threading.Condition()
+
+    def submit(self, config, name=None, until_epoch=None):
+        """Create and start a job (it may have to wait for a free slot). Raises ConfigError if invalid."""
+        run_id = new_run_id()
+        job = Job(self, config, name or f"{config.activation} {'-'.join(map(str, config.layers))}",
+                  run_id, until_epoch)
+        with self._cond:
+            self._jobs[run_id] = job
+            self._queue.append(run_id)
+        return job.start()
+
+    def get(self, run_id):
+        return self._jobs.get(run_id)
+
+    def jobs(self):
+        return list(self._jobs.values())
+
+    def active(self):
+        return [j for j in self.jobs() if j.active]
+
+    def queue_position(self, run_id):
+        """1 for the next job to start, 2 after it...; 0 if not waiting."""
+        with self._cond:
+            return self._queue.index(run_id) + 1 if run_id in self._queue else 0
+
+    def acquire_slot(self, job):
+        """Block until ``job`` is first in the queue and a slot is free. False if it was stopped first."""
+        with self._cond:
+            while not job._cancelled and (self._queue[0] != job.id or self._running >= self.max_running):
+                self._cond.wait()
+            self._queue.remove(job.id)
+            if job._cancelled:
+                self._cond.notify_all()
+                return False
+            self._running += 1
+            self._cond.notify_all()
+            return True
+
+    def release_slot(self):
+        with self._cond:
+            self._running -= 1
+            self._cond.notify_all()
+
+    def wake_queue(self):
+        with self._cond:
+            self._cond.notify_all()
+
+    def stop_all(self, timeout=10):
+        for job in self.jobs():
+            job.stop()
+        for job in self.jobs():
+            job.join(timeout)

@@ -1,0 +1,145 @@
+"""Saved runs: one ``.npz`` per run in a runs folder, written atomically, listed, renamed, deleted.
+
+A run file is an ordinary model file (see ``mlp.io``) whose metadata also holds the run's name,
+status, configuration and history, plus weight snapshots for replay. Run ids are generated here
+(12 hex digits) and are the only thing that becomes a file name, so no name a user types and no
+uploaded file can place a file outside the runs folder.
+"""
+from __future__ import annotations
+
+import io
+import re
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import N_DIGITS, N_PIXELS
+from .io import load, save
+
+RUN_ID = re.compile(r"[0-9a-f]{12}")
+MAX_NAME = 80
+MAX_SNAPSHOT_BYTES = 32 * 2**20
+
+
+def new_run_id():
+    return uuid.uuid4().hex[:12]
+
+
+def clean_name(name, fallback="untitled run"):
+    """A run name safe to show and store: printable characters, single spaces, at most 80 long."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in str(name or ""))
+    text = " ".join(text.split())[:MAX_NAME].strip()
+    return text or fallback
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the runs list shows about a saved run, read from its metadata only."""
+
+    id: str
+    name: str
+    status: str
+    created: float
+    config: dict
+    test_accuracy: float | None
+    epochs_done: int
+    sizes: tuple
+
+    @property
+    def architecture(self):
+        return "-".join(map(str, self.sizes))
+
+
+class RunStore:
+    """The runs folder. Every method takes a run id and never a path."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, run_id):
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+            raise ValueError(f"not a run id: {run_id!r}")
+        return self.root / f"{run_id}.npz"
+
+    def exists(self, run_id):
+        return RUN_ID.fullmatch(str(run_id)) is not None and self.path(run_id).exists()
+
+    def save(self, run_id, network, meta, snapshots=None, snapshot_epochs=None):
+        """Write a run atomically. ``meta`` must be JSON-serialisable; a unique name is ensured."""
+        meta = dict(meta)
+        meta["name"] = self.unique_name(meta.get("name"), run_id)
+        meta.setdefault("created", time.time())
+        if snapshots is not None:
+            snapshots, snapshot_epochs = thin_snapshots(snapshots, snapshot_epochs)
+        save(network, self.path(run_id), snapshots=snapshots, snapshot_epochs=snapshot_epochs,
+             run_id=run_id, **meta)
+        return self.info(run_id)
+
+    def load(self, run_id):
+        """(network, meta, snapshots, snapshot_epochs) of a saved run."""
+        return load(self.path(run_id), with_extras=True)
+
+    def info(self, run_id):
+        network, meta, _, _ = self.load(run_id)
+        history = meta.get("history") or []
+        return RunInfo(run_id, meta.get("name", run_id), meta.get("status", "done"),
+                       float(meta.get("created", 0)), meta.get("config") or {},
+                       meta.get("test_accuracy"), len(history), network.sizes)
+
+    def list(self):
+        """Every readable run, newest first. Files that fail to load are skipped."""
+        runs = []
+        for path in self.root.glob("*.npz"):
+            if RUN_ID.fullmatch(path.stem):
+                try:
+                    runs.append(self.info(path.stem))
+                except (ValueError, OSError):
+                    continue
+        return sorted(runs, key=lambda r: r.created, reverse=True)
+
+    def unique_name(self, name, run_id=None):
+        """``name`` cleaned, with " (2)", " (3)"... added if another run already has it."""
+        base = clean_name(name, fallback=f"run {run_id}" if run_id else "untitled run")
+        taken = {r.name for r in self.list() if r.id != run_id}
+        candidate, n = base, 2
+        while candidate in taken:
+            suffix = f" ({n})"
+            candidate, n = base[:MAX_NAME - len(suffix)] + suffix, n + 1
+        return candidate
+
+    def rename(self, run_id, name):
+        network, meta, snapshots, epochs = self.load(run_id)
+        meta["name"] = name
+        for key in ("format", "format_version", "sizes", "activation", "output", "loss", "init", "run_id"):
+            meta.pop(key, None)
+        return self.save(run_id, network, meta, snapshots, epochs)
+
+    def delete(self, run_id):
+        self.path(run_id).unlink(missing_ok=True)
+
+    def import_bytes(self, content, filename):
+        """Store an uploaded model file as a new run. Raises ValueError (with a reason) if malformed."""
+        network, meta, snapshots, epochs = load(io.BytesIO(content), with_extras=True)
+        if network.sizes[0] != N_PIXELS or network.sizes[-1] != N_DIGITS:
+            raise ValueError(f"{filename}: the network takes {network.sizes[0]} inputs and gives "
+                             f"{network.sizes[-1]} outputs; MNIST needs {N_PIXELS} and {N_DIGITS}")
+        kept = {k: v for k, v in meta.items() if k in ("config", "history", "progress", "test_accuracy")}
+        name = meta.get("name") or Path(filename).stem
+        run_id = new_run_id()
+        return self.save(run_id, network, {**kept, "name": name, "status": "uploaded",
+                                           "created": time.time()}, snapshots, epochs)
+
+
+def thin_snapshots(snapshots, epochs, max_bytes=MAX_SNAPSHOT_BYTES):
+    """Keep at most ``max_bytes`` of snapshots, evenly spread, always the first and the last."""
+    snapshots = np.asarray(snapshots, np.float32)
+    keep = max(2, max_bytes // max(snapshots[0].nbytes, 1))
+    if len(snapshots) <= keep:
+        return snapshots, np.asarray(epochs, np.float64)
+    picked = np.unique(np.linspace(0, len(snapshots) - 1, keep).round().astype(int))
+    return snapshots[picked], np.asarray(epochs, np.float64)[picked]

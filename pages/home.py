@@ -1,0 +1,22 @@
+"""Home: what this is and where to start."""
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+
+from ui import state
+
+ui.ensure_navigation()
+
+st.title("Train a neural network from scratch")
+st.markdown((Path(__file__).parent.parent / "ui" / "text" / "home.md").read_text())
+st.page_link("pages/train.py", label="Start training", icon=":material/model_training:")
+
+runs = state.store().list()
+active = state.registry().active()
+cols = st.columns(3)
+cols[0].metric("Saved runs", len(runs))
+cols[1].metric("Training now on this server", len(active))
+best = max((r.test_accuracy for r in runs if r.test_accuracy is not None), default=None)
+cols[2].metric("Best saved test accuracy", f"{best:.2%}" if best is not None else "–")

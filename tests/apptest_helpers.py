@@ -1,0 +1,54 @@
+"""Helpers for AppTest tests: a fresh runs folder per test, and waiting for background jobs."""
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """Each test gets its own runs folder (so its own job registry); jobs are stopped afterwards."""
+    from ui import state
+
+    folder = tmp_path / "runs"
+    monkeypatch.setattr(state, "RUNS_DIR", folder)
+    yield folder
+    state._registry(str(folder), state.MAX_RUNNING).stop_all()
+
+
+def open_page(page=None, query=None, timeout=60):
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def registry():
+    from ui import state
+
+    return state.registry()
+
+
+def wait_for_job(at, timeout=120):
+    """Join the session's background job, then rerun the page so it shows the outcome."""
+    job = registry().get(at.session_state["job_id"])
+    assert job.join(timeout), "the job did not finish in time"
+    at.run()
+    return job
+
+
+def wait_until(condition, timeout=30.0, interval=0.05):
+    """Poll ``condition()`` until it is true (returns True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

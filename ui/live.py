@@ -1,0 +1,169 @@
+"""Start/pause/stop buttons and the live view of a run: it polls the job once a second while it trains."""
+from __future__ import annotations
+
+import streamlit as st
+
+import mlp
+from ui import state
+from mlp.presets import follows_the_notebook
+from ui.charts import learning_curves
+
+ACTIVE = ("queued", "running", "paused")
+STATUS_TEXT = {
+    "running": ":blue-badge[training]", "paused": ":orange-badge[paused]", "queued": ":gray-badge[waiting]",
+    "done": ":green-badge[finished]", "stopped": ":gray-badge[stopped]", "diverged": ":red-badge[diverged]",
+    "failed": ":red-badge[failed]",
+}
+
+
+def attached_job():
+    """The job this session looks at: the one in the URL (a refresh or a shared link) or the last started."""
+    reg = state.registry()
+    run_id = st.query_params.get("run") or st.session_state.get("job_id")
+    job = reg.get(run_id) if run_id else None
+    if job is not None and st.session_state.get("job_id") != job.id:
+        st.session_state["job_id"] = job.id
+        state.choose_run(job.id)
+    return job
+
+
+def is_active(job):
+    return job is not None and job.status in ACTIVE
+
+
+def _start(config, until_epoch=None):
+    if isinstance(config, mlp.ConfigError):
+        return
+    name = st.session_state.get("run_name") or None
+    try:
+        job = state.registry().submit(config, name=name, until_epoch=until_epoch)
+    except mlp.ConfigError as err:
+        st.session_state["start_error"] = str(err)
+        return
+    st.session_state["job_id"] = job.id
+    state.choose_run(job.id)
+
+
+def set_live_lr():
+    """The learning-rate control's callback: a run in progress takes the new rate at its next batch."""
+    job = attached_job()
+    if is_active(job):
+        job.set_lr(st.session_state["lr"])
+
+
+def buttons(config, job):
+    """Start, step, pause/resume and stop. They act in callbacks, so the page redraws in the new state."""
+    active = is_active(job)
+    cannot_train = isinstance(config, mlp.ConfigError)
+    cols = st.columns([1, 1.5, 1.1, 1, 2])
+    cols[0].button("Start", key="start", type="primary", icon=":material/play_arrow:", on_click=_start,
+                   args=(config,), disabled=active or cannot_train, width="stretch")
+    if active:
+        cols[1].button("Step one epoch", key="step", icon=":material/skip_next:", on_click=job.step,
+                       disabled=job.status == "queued", width="stretch")
+        if job.status == "paused":
+            cols[2].button("Resume", key="resume", icon=":material/play_arrow:", on_click=job.resume,
+                           width="stretch")
+        else:
+            cols[2].button("Pause", key="pause", icon=":material/pause:", on_click=job.pause,
+                           disabled=job.status == "queued", width="stretch")
+        cols[3].button("Stop", key="stop", icon=":material/stop:", on_click=job.stop, width="stretch")
+    else:
+        cols[1].button("Step one epoch", key="step", icon=":material/skip_next:", on_click=_start,
+                       args=(config, 1), disabled=cannot_train, width="stretch",
+                       help="Start a run that trains one epoch, then waits for you.")
+    cols[4].text_input("Run name", key="run_name", placeholder="name for the next run (optional)",
+                       label_visibility="collapsed", max_chars=80, disabled=active)
+    if "start_error" in st.session_state:
+        st.error(st.session_state.pop("start_error"))
+
+
+def live_view(job):
+    """Status, progress, metrics and learning curves of ``job``; polls once a second while it is active."""
+    if job is None:
+        st.info("Choose settings (or a preset) and press **Start**. The curves appear here as it learns.")
+        _saved_curves()
+        return
+
+    polling = is_active(job)
+
+    @st.fragment(run_every=1.0 if polling else None)
+    def panel():
+        view = job.view()
+        _status(view)
+        _metrics(view)
+        config = view["config"]
+        notebook = follows_the_notebook(config)
+        st.plotly_chart(learning_curves(view["progress"], view["history"], notebook=notebook),
+                        key="learning_curves", config={"displaylogo": False})
+        if notebook and view["history"]:
+            _notebook_table(view["history"])
+            if config.train_size < 60_000:
+                st.caption(f"The notebook trained on all 60,000 images; this run uses {config.train_size:,}.")
+        if polling and view["status"] not in ACTIVE:
+            st.rerun()                      # the run ended: redraw the buttons and stop polling
+
+    panel()
+
+
+def _saved_curves():
+    """With no run attached, show the chosen saved run's curves, so a refresh or restart loses nothing."""
+    run_id = state.chosen_run_id()
+    if run_id is None or not state.store().exists(run_id):
+        return
+    meta = state.store().load(run_id)[1]
+    st.markdown(f"Chosen run: **{meta.get('name', run_id)}** ({meta.get('status', 'saved')})")
+    st.plotly_chart(learning_curves(meta.get("progress") or [], meta.get("history") or []),
+                    key="saved_curves", config={"displaylogo": False})
+
+
+def _status(view):
+    config, status = view["config"], view["status"]
+    st.markdown(f"**{view['name']}** {STATUS_TEXT[status]} · "
+                f"{'-'.join(map(str, config.layers))}, {config.activation}/{config.output}, "
+                f"{config.optimizer} · lr now {view['lr']:g}")
+    if status == "queued":
+        st.warning(f"Waiting for a free training slot: this server trains at most {state.MAX_RUNNING} "
+                   f"runs at once, and yours is number {view['queue_position']} in the queue. "
+                   "It starts by itself.", icon=":material/hourglass_top:")
+    if status in ("diverged", "failed") and view["error"]:
+        st.error(view["error"], icon=":material/warning:")
+    if status in ("done", "stopped", "diverged") and view["saved"]:
+        st.caption("Saved to the runs list below.")
+    done = view["samples_seen"] / max(view["total_samples"], 1)
+    st.progress(min(done, 1.0), text=f"epoch {view['epoch']} of {config.epochs} · {done:.0%}")
+
+
+def _metrics(view):
+    progress, history = view["progress"], view["history"]
+    last = progress[-1] if progress else None
+    speed = view["samples_seen"] / view["elapsed"] if view["elapsed"] > 0 else 0.0
+    remaining = (view["total_samples"] - view["samples_seen"]) / speed if speed else None
+    previous = history[-2].test_accuracy if len(history) > 1 else None
+    cols = st.columns(3) + st.columns(3)
+    cols[0].metric("Epoch", f"{last.epoch:.2f}" if last else "0")
+    cols[1].metric("Test accuracy", f"{last.test_accuracy:.2%}" if last else "–",
+                   delta=f"{history[-1].test_accuracy - previous:+.2%}" if previous is not None else None,
+                   help="On the whole test set at each epoch's end; on 1,000 test images in between.")
+    cols[2].metric("Train accuracy", f"{last.train_accuracy:.2%}" if last else "–",
+                   help="On 1,000 fixed training images.")
+    cols[3].metric("Train loss", f"{last.train_loss:.4f}" if last else "–")
+    cols[4].metric("Samples/s", f"{speed:,.0f}")
+    cols[5].metric("ETA", _duration(remaining) if remaining is not None and view["status"] in ACTIVE else "–")
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _notebook_table(history):
+    rows = []
+    for event in history:
+        e = int(event.epoch)
+        ours = 100 * event.test_accuracy
+        theirs = mlp.NOTEBOOK_TEST_ACCURACY[e - 1] if e <= len(mlp.NOTEBOOK_TEST_ACCURACY) else None
+        rows.append({"epoch": e, "test accuracy (%)": round(ours, 2), "notebook (%)": theirs,
+                     "difference": None if theirs is None else round(ours - theirs, 2),
+                     "train loss": round(event.train_loss, 4), "time (s)": round(event.elapsed, 1)})
+    st.dataframe(rows, hide_index=True, key="epoch_table")

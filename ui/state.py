@@ -1,0 +1,82 @@
+"""Process-wide resources (the dataset, the job registry) and per-session state (the chosen run)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+import mlp
+from mlp.jobs import Registry
+from mlp.runs import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS_DIR = Path(os.environ.get("MLP_RUNS_DIR", ROOT / "runs"))
+MAX_RUNNING = int(os.environ.get("MLP_MAX_RUNNING", "2"))
+"""How many runs may train at the same time on this server; later ones wait in a queue."""
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _dataset():
+    """MNIST, loaded once per server process and shared read-only by every session and job."""
+    arrays = mlp.load_mnist()
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
+def dataset():
+    """The dataset, or a page that says what is wrong with it and how to fix it (then stops)."""
+    try:
+        return _dataset()
+    except mlp.DataError as err:
+        st.error(f"**The MNIST data cannot be loaded.** {err}")
+        st.stop()
+
+
+@st.cache_resource
+def _registry(runs_dir, max_running):
+    return Registry(_dataset(), RunStore(runs_dir), max_running)
+
+
+def registry() -> Registry:
+    dataset()
+    return _registry(str(RUNS_DIR), MAX_RUNNING)
+
+
+def store() -> RunStore:
+    return registry().store
+
+
+# ---- the chosen run: the model the other pages look at ------------------------------------------
+def chosen_run_id():
+    return st.session_state.get("chosen_run")
+
+
+def choose_run(run_id):
+    st.session_state["chosen_run"] = run_id
+
+
+def chosen_model():
+    """(network, meta, snapshots, snapshot_epochs, live) for the chosen run, or None.
+
+    A run still training is read through its lock: the network is a copy taken between two batches,
+    its snapshots those taken so far.
+    """
+    run_id = chosen_run_id()
+    if run_id is None:
+        return None
+    job = registry().get(run_id)
+    if job is not None and not job.saved:
+        t = job.trainer
+        with t.lock:
+            network = t.network.copy()
+            snapshots = np.stack([s.params for s in t.snapshots])
+            epochs = np.array([s.epoch for s in t.snapshots])
+            meta = {"name": job.name, "config": job.config.to_dict(), "status": job.status,
+                    "history": [e.to_dict() for e in t.history]}
+        return network, meta, snapshots, epochs, True
+    if store().exists(run_id):
+        return (*store().load(run_id), False)
+    return None
