@@ -1,9 +1,10 @@
 """Helpers for AppTest tests: a fresh runs folder per test, and waiting for background jobs."""
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from conftest import wait_until  # noqa: F401  (re-exported for the app tests)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -44,11 +45,3 @@ def wait_for_job(at, timeout=120):
     return job
 
 
-def wait_until(condition, timeout=30.0, interval=0.05):
-    """Poll ``condition()`` until it is true (returns True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()

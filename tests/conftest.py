@@ -26,3 +26,15 @@ def small_mnist(mnist):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def wait_until(condition, timeout=30.0, interval=0.02):
+    """Poll ``condition()`` until it is true (returns True) or ``timeout`` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
