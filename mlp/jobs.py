@@ -53,6 +53,11 @@ class Job:
     def active(self):
         return self.status not in FINAL
 
+    @property
+    def settled(self):
+        """True once the thread is over: a finished run has also been saved (or failed to save)."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
     def view(self):
         """A consistent copy of what a page shows: status, events and figures, safe while training."""
         t = self.trainer

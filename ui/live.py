@@ -85,7 +85,7 @@ def live_view(job):
         _saved_curves()
         return
 
-    polling = is_active(job)
+    polling = is_active(job) or not job.settled      # keep polling until a finished run is saved
 
     @st.fragment(run_every=1.0 if polling else None)
     def panel():
@@ -100,8 +100,8 @@ def live_view(job):
             _notebook_table(view["history"])
             if config.train_size < 60_000:
                 st.caption(f"The notebook trained on all 60,000 images; this run uses {config.train_size:,}.")
-        if polling and view["status"] not in ACTIVE:
-            st.rerun()                      # the run ended: redraw the buttons and stop polling
+        if polling and view["status"] not in ACTIVE and job.settled:
+            st.rerun()                      # the run ended and is saved: redraw the buttons, stop polling
 
     panel()
 

@@ -1,0 +1,77 @@
+"""What a user does on the Train page, in a real browser (Playwright driving Debian's Chromium)."""
+import re
+
+from playwright.sync_api import expect
+
+from conftest import wait_for_app
+
+LONG_RUN = "train?train_size=10000&epochs=60"       # the seed network on 10,000 images: ~0.4 s an epoch
+
+
+def metric(page, label):
+    card = page.get_by_test_id("stMetric").filter(has=page.get_by_text(label, exact=True)).first
+    return card.get_by_test_id("stMetricValue").inner_text()
+
+
+def curve_points(page):
+    chart = page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").first
+    return chart.evaluate("el => el.data[0].x.length")
+
+
+def nav(page, name):
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+
+
+def test_train_watch_pause_switch_refresh_stop_and_find_it_saved(page, streamlit_server, tmp_path):
+    page.goto(f"{streamlit_server['url']}/{LONG_RUN}")
+    wait_for_app(page)
+    expect(page.get_by_role("tab", name="Data")).to_be_visible()
+    page.get_by_role("button", name="Start").click()
+    status = page.get_by_text("training", exact=True)
+    expect(status).to_be_visible(timeout=20_000)
+
+    # The curve gains points while it trains.
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=20_000)
+    first = curve_points(page)
+    page.wait_for_timeout(2500)
+    assert curve_points(page) > first
+    expect(page).to_have_url(re.compile(r"run=[0-9a-f]{12}"))
+    run_id = re.search(r"run=([0-9a-f]{12})", page.url).group(1)
+
+    # Pause: the epoch stops moving. Resume: it moves again.
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_text("paused", exact=True)).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(1500)
+    held = metric(page, "Epoch")
+    page.wait_for_timeout(2000)
+    assert metric(page, "Epoch") == held
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=10_000)
+    expect(page.get_by_test_id("stMetric").filter(has=page.get_by_text("Epoch", exact=True))
+           .get_by_test_id("stMetricValue")).not_to_have_text(held, timeout=10_000)
+
+    # Another page and back: the run kept training and is shown where it is.
+    nav(page, "Home")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", name="Train a neural network from scratch")).to_be_visible()
+    before = float(held)
+    page.wait_for_timeout(1500)
+    nav(page, "Train")
+    expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=10_000)
+    assert float(metric(page, "Epoch")) > before
+
+    # A refresh starts a new browser session; the URL brings it back to the same run.
+    page.reload()
+    expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=20_000)
+    assert run_id in page.url
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=20_000)
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(tmp_path / "train-page.png"), full_page=True)
+
+    # Stop: the run is saved and listed.
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("stopped", exact=True).first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=15_000)
+    assert (streamlit_server["runs"] / f"{run_id}.npz").exists()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
