@@ -1,0 +1,107 @@
+"""What the app costs the server: first page load, and one live-chart update.
+
+    python bench/app_costs.py [--rounds 5]
+
+1. Starts `streamlit run app.py` on 127.0.0.1 and opens the Train page in headless Chromium
+   (Debian's /usr/bin/chromium): seconds from navigation to a finished first render, cold (the
+   first visit loads MNIST) and warm (later visits, medians).
+2. Times, in this process, what the Train page's live fragment does once a second: copy a job's
+   view, build the learning-curve figure and serialise it as Streamlit does (medians).
+"""
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import plotly.io
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import mlp  # noqa: E402
+from mlp.jobs import Registry  # noqa: E402
+from mlp.runs import RunStore  # noqa: E402
+from ui.charts import learning_curves  # noqa: E402
+
+
+def start_server(runs_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "MLP_RUNS_DIR": str(runs_dir)})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def page_loads(url, rounds):
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        for _ in range(rounds + 1):
+            page = browser.new_page()
+            started = time.perf_counter()
+            page.goto(f"{url}/train")
+            page.get_by_role("button", name="Start").wait_for()
+            page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(state="attached")
+            times.append(time.perf_counter() - started)
+            page.close()
+        browser.close()
+    return times[0], times[1:]
+
+
+def chart_updates(rounds, epochs):
+    data = mlp.load_mnist()
+    registry = Registry(data, RunStore(tempfile.mkdtemp()), max_running=1)
+    config = mlp.PRESETS["fast"].config.replace(epochs=epochs, train_size=6000)
+    job = registry.submit(config)
+    job.join()
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        view = job.view()
+        figure = learning_curves(view["progress"], view["history"], notebook=True)
+        plotly.io.to_json(figure, validate=False)
+        times.append(time.perf_counter() - started)
+    return len(job.view()["progress"]), times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    proc, url = start_server(tempfile.mkdtemp())
+    try:
+        cold, warm = page_loads(url, args.rounds)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    print(f"Train page, first render after the server is up: cold {cold:.2f} s, "
+          f"warm median {statistics.median(warm):.2f} s")
+    for epochs in (15, 100):
+        points, times = chart_updates(args.rounds * 4, epochs)
+        print(f"live chart update, {epochs} epochs ({points} points per curve): "
+              f"median {1000 * statistics.median(times):.1f} ms of server time")
+
+
+if __name__ == "__main__":
+    main()
