@@ -8,6 +8,8 @@ st.set_page_config(page_title="MLP from scratch", page_icon=":material/neurology
 pages = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/weights.py", title="Hidden weights", icon=":material/grid_on:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
 ])
 with ui.inside_navigation():
     pages.run()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -61,4 +62,120 @@ def compare_curves(runs):
                       legend=dict(orientation="h", y=1.15, x=0))
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="test accuracy (%)")
+    return fig
+
+
+# ---- weights -------------------------------------------------------------------------------------
+DIVERGING = "RdBu_r"          # negative weights blue, positive red, zero white
+TILE = 28
+GAP = 2          # between tiles in a row
+ROW_GAP = 9      # between rows: room for each tile's label
+
+
+def mosaic(images, columns):
+    """Tile (n, 28, 28) images into one array with NaN gaps, so one heatmap draws them all fast."""
+    n = len(images)
+    rows = -(-n // columns)
+    canvas = np.full((rows * (TILE + ROW_GAP), columns * (TILE + GAP) - GAP), np.nan)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        top, left = r * (TILE + ROW_GAP) + ROW_GAP, c * (TILE + GAP)
+        canvas[top:top + TILE, left:left + TILE] = image
+    return canvas
+
+
+def unit_grid(images, labels, limit, columns, selected=None, height_per_row=118):
+    """Hidden units' weight images in a grid, on a diverging scale centred at zero (±limit).
+
+    An invisible marker sits on each tile, so clicking a tile selects that unit.
+    """
+    rows = -(-len(images) // columns)
+    fig = go.Figure(go.Heatmap(z=mosaic(images, columns), colorscale=DIVERGING, zmin=-limit, zmax=limit,
+                               zmid=0, hoverinfo="skip", colorbar=dict(thickness=12, title="weight")))
+    centres_x = [(i % columns) * (TILE + GAP) + TILE / 2 for i in range(len(images))]
+    centres_y = [(i // columns) * (TILE + ROW_GAP) + ROW_GAP + TILE / 2 for i in range(len(images))]
+    fig.add_scatter(x=centres_x, y=centres_y, mode="markers", customdata=list(range(len(images))),
+                    marker=dict(size=36, opacity=0.01, symbol="square"), hovertext=labels,
+                    hoverinfo="text", showlegend=False)
+    for i, label in enumerate(labels):
+        fig.add_annotation(x=centres_x[i], y=centres_y[i] - TILE / 2 - 0.5, text=label, showarrow=False,
+                           yanchor="bottom", font=dict(size=10, color="#c00" if i == selected else "#444"))
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(height=max(180, rows * height_per_row + 40), margin=dict(l=0, r=0, t=20, b=0),
+                      clickmode="event+select", dragmode=False)
+    return fig
+
+
+def weight_image(image, limit, title):
+    fig = go.Figure(go.Heatmap(z=image, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+                               colorbar=dict(thickness=12)))
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(height=330, margin=dict(l=0, r=0, t=30, b=0), title=title)
+    return fig
+
+
+def outgoing_bars(weights, names):
+    colours = ["#c0392b" if w > 0 else "#2e6da4" for w in weights]
+    fig = go.Figure(go.Bar(x=names, y=weights, marker_color=colours))
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0), title="outgoing weights")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def matrix_heatmap(W, title):
+    limit = float(np.abs(W).max(initial=1e-12))
+    fig = go.Figure(go.Heatmap(z=W, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+                               colorbar=dict(thickness=10)))
+    fig.update_yaxes(autorange="reversed", title="from unit")
+    fig.update_xaxes(title="to unit")
+    fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title=title)
+    return fig
+
+
+def histograms(now, initial, title):
+    fig = go.Figure()
+    fig.add_histogram(x=initial.ravel(), name="at initialisation", opacity=0.55, nbinsx=50,
+                      marker_color="#7f7f7f")
+    fig.add_histogram(x=now.ravel(), name="now", opacity=0.55, nbinsx=50, marker_color="#d62728")
+    fig.update_layout(barmode="overlay", height=260, margin=dict(l=0, r=0, t=30, b=0), title=title,
+                      legend=dict(x=1, xanchor="right", y=1, bgcolor="rgba(255,255,255,0.6)"))
+    return fig
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+def confusion_heatmap(counts, title="confusion matrix"):
+    """Counts of (true, predicted) digits, with an invisible marker per cell so a click selects it."""
+    digits = list(range(10))
+    fig = go.Figure(go.Heatmap(z=counts, x=digits, y=digits, colorscale="Blues", text=counts,
+                               texttemplate="%{text}", hoverinfo="skip", showscale=False,
+                               zmax=float(np.sort(counts, axis=None)[-11]) if counts.sum() else 1))
+    cells = [(t, p) for t in digits for p in digits]
+    fig.add_scatter(x=[p for _, p in cells], y=[t for t, _ in cells], mode="markers",
+                    customdata=[[t, p] for t, p in cells], marker=dict(size=28, opacity=0.01, symbol="square"),
+                    hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+                    text=[int(counts[t, p]) for t, p in cells], showlegend=False)
+    fig.update_xaxes(title="predicted digit", dtick=1, side="top", range=[-0.5, 9.5], fixedrange=True)
+    fig.update_yaxes(title="true digit", dtick=1, range=[9.5, -0.5], fixedrange=True)
+    fig.update_layout(height=430, margin=dict(l=0, r=0, t=60, b=0), title=title, clickmode="event+select",
+                      dragmode=False)
+    return fig
+
+
+def digit_accuracy_bars(accuracy):
+    fig = go.Figure(go.Bar(x=list(range(10)), y=[100 * a for a in accuracy],
+                           text=[f"{100 * a:.1f}" for a in accuracy], textposition="outside"))
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0), title="accuracy per digit (%)")
+    fig.update_xaxes(dtick=1, title="digit")
+    fig.update_yaxes(range=[min(80.0, 100 * min(accuracy) - 5), 101])
+    return fig
+
+
+def probability_bars(probabilities, true_digit, predicted, height=130):
+    colours = ["#2ca02c" if d == true_digit else "#d62728" if d == predicted else "#aaaaaa" for d in range(10)]
+    fig = go.Figure(go.Bar(x=list(range(10)), y=probabilities, marker_color=colours))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
+    fig.update_xaxes(dtick=1, fixedrange=True)
+    fig.update_yaxes(range=[0, 1], fixedrange=True, showticklabels=False)
     return fig
