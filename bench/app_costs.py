@@ -7,6 +7,8 @@
    first visit loads MNIST) and warm (later visits, medians).
 2. Times, in this process, what the Train page's live fragment does once a second: copy a job's
    view, build the learning-curve figure and serialise it as Streamlit does (medians).
+3. Times the Hidden weights grid for the seed network's 16 units and the Evaluate page's confusion
+   matrix (test-set forward pass included), built and serialised (medians).
 """
 import argparse
 import os
@@ -28,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 import mlp  # noqa: E402
 from mlp.jobs import Registry  # noqa: E402
 from mlp.runs import RunStore  # noqa: E402
+from mlp import inspect  # noqa: E402
+from ui import charts  # noqa: E402
 from ui.charts import learning_curves  # noqa: E402
 
 
@@ -85,6 +89,23 @@ def chart_updates(rounds, epochs):
     return len(job.view()["progress"]), times
 
 
+def inside_pages(rounds):
+    x_test, y_test = mlp.load_mnist()[2:]
+    network = mlp.Network([784, 16, 16, 10])
+    grid, confusion = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        images = inspect.unit_images(network.weights[0])
+        labels = [f"{j} · b {b:+.2f}" for j, b in enumerate(network.biases[0])]
+        plotly.io.to_json(charts.unit_grid(images, labels, inspect.colour_limit(images), 8), validate=False)
+        grid.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        counts = inspect.confusion_matrix(y_test, network.predict(x_test))
+        plotly.io.to_json(charts.confusion_heatmap(counts), validate=False)
+        confusion.append(time.perf_counter() - started)
+    return grid, confusion
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -101,6 +122,9 @@ def main():
         points, times = chart_updates(args.rounds * 4, epochs)
         print(f"live chart update, {epochs} epochs ({points} points per curve): "
               f"median {1000 * statistics.median(times):.1f} ms of server time")
+    grid, confusion = inside_pages(args.rounds * 4)
+    print(f"16-unit weight grid: median {1000 * statistics.median(grid):.1f} ms; confusion matrix with the "
+          f"test-set pass: median {1000 * statistics.median(confusion):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -75,3 +75,32 @@ def test_train_watch_pause_switch_refresh_stop_and_find_it_saved(page, streamlit
     expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=15_000)
     assert (streamlit_server["runs"] / f"{run_id}.npz").exists()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+
+
+def test_look_inside_a_short_run(page, streamlit_server, tmp_path):
+    page.goto(f"{streamlit_server['url']}/train?train_size=3000&epochs=3&layers=784-16-10&activation=relu"
+              "&output=softmax&loss=cross_entropy&optimizer=adam&lr=0.003&batch_size=16&init=he")
+    wait_for_app(page)
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=60_000)
+
+    nav(page, "Hidden weights")
+    wait_for_app(page)
+    expect(page.get_by_text("16 hidden units in the first layer", exact=False)).to_be_visible()
+    slider = page.get_by_test_id("stSlider").filter(has_text="Weights after epoch").get_by_role("slider")
+    slider.focus()
+    slider.press("Home")                                      # back to the initial weights
+    wait_for_app(page)
+    expect(page.get_by_test_id("stSlider").filter(has_text="Weights after epoch")).to_contain_text("0")
+    unit = page.get_by_test_id("stSelectbox").filter(has_text="Unit")
+    unit.click()
+    page.get_by_role("option", name="7", exact=True).click()
+    wait_for_app(page)
+    expect(page.get_by_text("Training digits that excite unit 7 most")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "weights-page.png"), full_page=True)
+
+    nav(page, "Evaluate")
+    wait_for_app(page)
+    expect(page.get_by_text("Mistakes, most confident first")).to_be_visible()
+    expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible()
+    page.screenshot(path=str(tmp_path / "evaluate-page.png"), full_page=True)
