@@ -10,6 +10,7 @@ pages = st.navigation([
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/weights.py", title="Hidden weights", icon=":material/grid_on:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
 ])
 with ui.inside_navigation():
     pages.run()

@@ -22,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import plotly.io
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +107,33 @@ def inside_pages(rounds):
     return grid, confusion
 
 
+def drawing_reads(rounds):
+    """Preprocess a drawn "1" both ways, predict, and build what the Draw page sends, for the seed model."""
+    from mlp.preprocess import canvas_to_mnist, plain_resize
+
+    network = mlp.load(ROOT / "models" / "seed.npz")
+    image = np.zeros((280, 280, 4), np.uint8)
+    image[..., 3], image[40:240, 130:150, :3] = 255, 255
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        inputs = [canvas_to_mnist(image), plain_resize(image)]
+        probabilities = [inspect.as_probabilities(network.forward(x[None]))[0] for x in inputs]
+        digit = int(probabilities[0].argmax())
+        hidden = network.hidden_activations(inputs[0][None])[0][0]
+        top = np.argsort(-hidden)[:8]
+        onehot = np.eye(10, dtype=np.float32)[[digit]]
+        contribution = network.input_gradient(inputs[0][None], onehot)[0] * inputs[0]
+        images = inspect.unit_images(network.weights[0][:, top])
+        for figure in (charts.probability_bars(probabilities[0], None, digit, labels=True),
+                       charts.activation_bars(hidden, top),
+                       charts.unit_grid(images, [str(j) for j in top], inspect.colour_limit(images), 8),
+                       charts.pixel_map(contribution.reshape(28, 28), digit)):
+            plotly.io.to_json(figure, validate=False)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -123,6 +151,9 @@ def main():
         print(f"live chart update, {epochs} epochs ({points} points per curve): "
               f"median {1000 * statistics.median(times):.1f} ms of server time")
     grid, confusion = inside_pages(args.rounds * 4)
+    reads = drawing_reads(args.rounds * 4)
+    print(f"reading a drawing (seed network; both recipes, prediction, activations, pixel map, figures): "
+          f"median {1000 * statistics.median(reads):.1f} ms")
     print(f"16-unit weight grid: median {1000 * statistics.median(grid):.1f} ms; confusion matrix with the "
           f"test-set pass: median {1000 * statistics.median(confusion):.1f} ms")
 

@@ -15,9 +15,11 @@ from .io import load
 from .losses import LOSSES
 from .network import INITS, Network
 from .optimizers import OPTIMIZERS
+from .preprocess import canvas_to_mnist, plain_resize
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
 from .training import Event, Snapshot, Trainer, TrainingDiverged, evaluate
 
 __all__ = ["ACTIVATIONS", "CHOICES", "ConfigError", "DataError", "Event", "INITS", "LOSSES",
            "NOTEBOOK_TEST_ACCURACY", "Network", "OPTIMIZERS", "OUTPUTS", "PRESETS", "Snapshot",
-           "TrainConfig", "Trainer", "TrainingDiverged", "evaluate", "load", "load_mnist"]
+           "TrainConfig", "Trainer", "TrainingDiverged", "canvas_to_mnist", "evaluate", "load", "load_mnist",
+           "plain_resize"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .config import CHOICES, ConfigError, TrainConfig
 from .data import DataError, load_mnist
 from .io import load
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
+from .runs import thin_snapshots
 from .training import Trainer, TrainingDiverged, evaluate
 
 USAGE_ERROR = 2
@@ -119,9 +121,13 @@ def train(args):
         return 1
     if args.out:
         final = trainer.history[-1]
+        snapshots, snapshot_epochs = thin_snapshots([s.params for s in trainer.snapshots],
+                                                     [s.epoch for s in trainer.snapshots], max_bytes=8 * 2**20)
         trainer.network.save(args.out, config=config.to_dict(), test_accuracy=final.test_accuracy,
-                             dataset=str(args.data or "mnist"),
-                             history=[e.to_dict() for e in trainer.history])
+                             dataset=str(args.data or "mnist"), name=Path(args.out).stem,
+                             history=[e.to_dict() for e in trainer.history],
+                             progress=[e.to_dict() for e in trainer.progress],
+                             snapshots=snapshots, snapshot_epochs=snapshot_epochs)
         print(f"saved {args.out}")
     return 0
 

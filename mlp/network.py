@@ -166,6 +166,20 @@ class Network:
             loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2)
         return loss, [(dW.copy(), db.copy()) for dW, db in zip(ws.dW, ws.db)]
 
+    def input_gradient(self, X, output_grad):
+        """d(score)/dX for inputs X (n, 784), where ``output_grad`` (n, 10) is d(score)/d(outputs).
+
+        Backpropagation all the way to the pixels: it says how each pixel pushes the score.
+        """
+        with np.errstate(over="ignore"):
+            acts = self.forward_all(X)
+        delta = self.layer_activations[-1].backward(acts[-1], np.asarray(output_grad, self.dtype),
+                                                    out=np.empty_like(acts[-1]))
+        for l in range(len(self.weights) - 1, 0, -1):
+            grad = np.dot(delta, self.weights[l].T)
+            delta = self.layer_activations[l - 1].backward(acts[l], grad, out=grad)
+        return np.dot(delta, self.weights[0].T)
+
     # ---- inspection and persistence ------------------------------------------------------------
     def hidden_activations(self, X):
         """Activations of the hidden layers only, [A1, ..., A_{last-1}], for inputs X (n, 784)."""

@@ -54,10 +54,21 @@ def grid(at):
                 and "customdata" in s["data"][1] and len(s["data"][1]["customdata"]) != 100)
 
 
-def test_pages_ask_for_a_run_when_there_is_none(runs_dir):  # noqa: F811
+def test_pages_ask_for_a_run_when_there_is_none(runs_dir, tmp_path, monkeypatch):  # noqa: F811
+    from ui import state
+
+    monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "no-models")
     for page in (WEIGHTS, EVALUATE):
         at = open_page(page)
         assert any("train one on the **Train** page" in i.value for i in at.info)
+
+
+def test_a_fresh_install_looks_inside_the_shipped_models(runs_dir):  # noqa: F811
+    at = open_page(WEIGHTS)
+    assert at.selectbox(key="page_run").value.startswith("model:")
+    assert len(grid(at)["data"][1]["customdata"]) > 0
+    at = open_page(EVALUATE)
+    assert float(at.metric[0].value.rstrip("%")) > 90
 
 
 def test_weights_grid_has_one_tile_per_first_layer_unit(trained_run):

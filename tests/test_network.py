@@ -121,3 +121,18 @@ def test_bad_architecture_is_refused_with_a_reason(bad):
 def test_forward_refuses_wrong_input_shape():
     with pytest.raises(ValueError, match="784"):
         Network([784, 16, 10]).forward(np.zeros((3, 28, 28)))
+
+
+@pytest.mark.parametrize("activation,output", [("sigmoid", "sigmoid"), ("relu", "softmax"), ("tanh", "softmax")])
+def test_input_gradient_matches_finite_differences(activation, output, rng):
+    net = Network([6, 5, 4, 10], activation, output, init="xavier", seed=1, dtype=np.float64)
+    X = rng.uniform(0.1, 0.9, (1, 6))
+    weights = rng.normal(size=(1, 10))                      # score = Σ weights · outputs
+    analytic = net.input_gradient(X, weights)[0]
+    numeric = np.zeros(6)
+    for i in range(6):
+        plus, minus = X.copy(), X.copy()
+        plus[0, i] += 1e-6
+        minus[0, i] -= 1e-6
+        numeric[i] = (np.sum(weights * net.forward(plus)) - np.sum(weights * net.forward(minus))) / 2e-6
+    assert np.allclose(analytic, numeric, rtol=1e-6, atol=1e-9)

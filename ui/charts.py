@@ -172,10 +172,30 @@ def digit_accuracy_bars(accuracy):
     return fig
 
 
-def probability_bars(probabilities, true_digit, predicted, height=130):
+def probability_bars(probabilities, true_digit, predicted, height=130, labels=False):
     colours = ["#2ca02c" if d == true_digit else "#d62728" if d == predicted else "#aaaaaa" for d in range(10)]
-    fig = go.Figure(go.Bar(x=list(range(10)), y=probabilities, marker_color=colours))
+    fig = go.Figure(go.Bar(x=list(range(10)), y=probabilities, marker_color=colours,
+                           text=[f"{p:.0%}" for p in probabilities] if labels else None, textposition="outside"))
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
     fig.update_xaxes(dtick=1, fixedrange=True)
-    fig.update_yaxes(range=[0, 1], fixedrange=True, showticklabels=False)
+    fig.update_yaxes(range=[0, 1.15 if labels else 1], fixedrange=True, showticklabels=False)
+    return fig
+
+
+# ---- drawing -------------------------------------------------------------------------------------
+def activation_bars(activations, highlighted):
+    colours = ["#d62728" if j in set(highlighted) else "#9ecae1" for j in range(len(activations))]
+    fig = go.Figure(go.Bar(x=list(range(len(activations))), y=activations, marker_color=colours))
+    fig.update_layout(height=200, margin=dict(l=0, r=0, t=10, b=0))
+    fig.update_xaxes(title="first hidden layer unit", dtick=1 if len(activations) <= 32 else None)
+    return fig
+
+
+def pixel_map(contribution, digit):
+    limit = float(np.abs(contribution).max(initial=1e-12))
+    fig = go.Figure(go.Heatmap(z=contribution, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+                               colorbar=dict(thickness=10)))
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title=f"pixels for and against {digit}")
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import mlp
 from mlp import inspect
 from ui import charts, state
 
@@ -124,16 +125,16 @@ def deeper_layers(network, params, initial):
 
 # ---- evaluation ---------------------------------------------------------------------------------
 @st.cache_data(max_entries=16, show_spinner=False)
-def _saved_outputs(run_id, modified):
-    network = state.store().load(run_id)[0]
-    return network.forward(state.dataset()[2])
+def _saved_outputs(path, modified):
+    return mlp.load(path).forward(state.dataset()[2])
 
 
 def test_outputs(run_id, network, live):
-    """The network's outputs on the 10,000 test images (cached for saved runs)."""
-    if live:
+    """The network's outputs on the 10,000 test images (cached for saved runs and shipped models)."""
+    path = None if live else state.model_file(run_id)
+    if path is None:
         return network.forward(state.dataset()[2])
-    return _saved_outputs(run_id, state.store().path(run_id).stat().st_mtime)
+    return _saved_outputs(str(path), path.stat().st_mtime)
 
 
 def _select_cell_from_click():

@@ -7,7 +7,7 @@ from ui import state
 
 
 def _options():
-    """(run id -> label) for runs training now in this server and every saved run."""
+    """(run id -> label): runs training now, saved runs (newest first), then the shipped models."""
     options = {}
     for job in state.registry().jobs():
         if not job.saved and job.trainer.samples_seen:
@@ -15,6 +15,8 @@ def _options():
     for run in state.store().list():
         accuracy = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "–"
         options.setdefault(run.id, f"{run.name} · {run.architecture} · {accuracy}")
+    for run_id, path in state.shipped_models().items():
+        options[run_id] = f"pretrained: {path.stem} (shipped with the app)"
     return options
 
 
@@ -22,8 +24,11 @@ def _picked():
     state.choose_run(st.session_state["page_run"])
 
 
-def run_picker():
-    """A run selector synced with the chosen run; returns ``state.chosen_model()`` or stops the page."""
+def run_picker(default=None):
+    """A run selector synced with the chosen run; returns ``state.chosen_model()`` or stops the page.
+
+    ``default``: the id to choose when the session has chosen nothing yet (else the first option).
+    """
     options = _options()
     if not options:
         st.info("There is no trained network yet: train one on the **Train** page first.")
@@ -31,7 +36,7 @@ def run_picker():
         st.stop()
     chosen = state.chosen_run_id()
     if chosen not in options:
-        chosen = next(iter(options))
+        chosen = default if default in options else next(iter(options))
         state.choose_run(chosen)
     st.session_state["page_run"] = chosen
     st.selectbox("Run", list(options), key="page_run", format_func=options.get, on_change=_picked,

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = Path(os.environ.get("MLP_RUNS_DIR", ROOT / "runs"))
 MAX_RUNNING = int(os.environ.get("MLP_MAX_RUNNING", "2"))
 """How many runs may train at the same time on this server; later ones wait in a queue."""
+MODELS_DIR = ROOT / "models"
+SHIPPED = "model:"
+"""Prefix of the ids of the pretrained models shipped in models/ (saved runs have hex ids)."""
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -49,6 +52,25 @@ def store() -> RunStore:
     return registry().store
 
 
+# ---- shipped models -----------------------------------------------------------------------------
+def shipped_models():
+    """{id: file} of the pretrained models in models/, e.g. {"model:wide": .../models/wide.npz}."""
+    return {f"{SHIPPED}{path.stem}": path for path in sorted(MODELS_DIR.glob("*.npz"))}
+
+
+@st.cache_resource(show_spinner=False)
+def _shipped(path, modified):
+    """A shipped model, loaded once per process and shared: pages must not change it."""
+    return mlp.load(path, with_extras=True)
+
+
+def model_file(run_id):
+    """The file behind a shipped model or a saved run, or None (a run still training)."""
+    if str(run_id).startswith(SHIPPED):
+        return shipped_models().get(run_id)
+    return store().path(run_id) if store().exists(run_id) else None
+
+
 # ---- the chosen run: the model the other pages look at ------------------------------------------
 def chosen_run_id():
     return st.session_state.get("chosen_run")
@@ -77,6 +99,9 @@ def chosen_model():
             meta = {"name": job.name, "config": job.config.to_dict(), "status": job.status,
                     "history": [e.to_dict() for e in t.history]}
         return network, meta, snapshots, epochs, True
-    if store().exists(run_id):
-        return (*store().load(run_id), False)
-    return None
+    path = model_file(run_id)
+    if path is None:
+        return None
+    if str(run_id).startswith(SHIPPED):
+        return (*_shipped(str(path), path.stat().st_mtime), False)
+    return (*store().load(run_id), False)
