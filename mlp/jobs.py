@@ -15,7 +15,7 @@ import traceback
 from .runs import RunStore, new_run_id
 from .training import Trainer, TrainingDiverged
 
-FINAL = ("stopped", "done", "diverged", "failed")
+FINAL = ("stopped", "done", "diverged", "failed", "interrupted")
 
 
 class Job:
@@ -31,6 +31,8 @@ class Job:
         self._queued = True
         self._cancelled = False
         self._failed = False
+        self._interrupted = False
+        self.last_seen = time.time()      # when a page last looked at this job (for the abandon rule)
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"job-{run_id}", daemon=True)
 
@@ -46,8 +48,8 @@ class Job:
             return "queued"
         status = self.trainer.status
         if status == "ready":      # between epochs, waiting for the next step
-            return "paused" if self._thread.is_alive() else "stopped"
-        return status
+            status = "paused" if self._thread.is_alive() else "stopped"
+        return "interrupted" if status == "stopped" and self._interrupted else status
 
     @property
     def active(self):
@@ -61,6 +63,7 @@ class Job:
     def view(self):
         """A consistent copy of what a page shows: status, events and figures, safe while training."""
         t = self.trainer
+        self.last_seen = time.time()
         with t.lock:
             return {"id": self.id, "name": self.name, "status": self.status, "error": self.error or t.error,
                     "config": self.config, "progress": list(t.progress), "history": list(t.history),
@@ -93,6 +96,11 @@ class Job:
         self.trainer.stop()
         self._wake.set()
         self.registry.wake_queue()
+
+    def interrupt(self):
+        """Stop because the server is shutting down; the run is saved marked "interrupted"."""
+        self._interrupted = True
+        self.stop()
 
     def set_lr(self, lr):
         self.trainer.set_lr(lr)
@@ -129,7 +137,7 @@ class Job:
             return                           # nothing trained, nothing worth keeping
         final = t.history[-1] if t.history else None
         meta = {"name": self.name, "status": self.status, "created": self.created, "finished": time.time(),
-                "config": self.config.to_dict(), "error": self.error or t.error,
+                "config": self.config.to_dict(), "error": t.error or self.error,
                 "test_accuracy": final.test_accuracy if final else None,
                 "history": [e.to_dict() for e in t.history], "progress": [e.to_dict() for e in t.progress],
                 "dataset": "mnist"}
@@ -145,14 +153,24 @@ class Job:
 
 
 class Registry:
-    """Every job of this server process, with a cap on how many train at the same time."""
+    """Every job of this server process, with a cap on how many train at the same time.
 
-    def __init__(self, data, store: RunStore, max_running=2):
+    The abandon rule: a run trains to its last epoch whether or not anyone watches (every run has
+    at most 200 epochs, so it ends). A run left *paused* (or waiting after a step) that no page has
+    looked at for ``abandon_after`` seconds is stopped and saved, so it cannot hold a training slot
+    for ever. On shutdown, ``shutdown()`` saves every unfinished run marked "interrupted".
+    """
+
+    def __init__(self, data, store: RunStore, max_running=2, abandon_after=600.0):
         self.data, self.store, self.max_running = data, store, max(1, int(max_running))
+        self.abandon_after = float(abandon_after)
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._running = 0
         self._cond = threading.Condition()
+        self._closing = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="job-watchdog", daemon=True)
+        self._watchdog.start()
 
     def submit(self, config, name=None, until_epoch=None):
         """Create and start a job (it may have to wait for a free slot). Raises ConfigError if invalid."""
@@ -205,3 +223,24 @@ class Registry:
             job.stop()
         for job in self.jobs():
             job.join(timeout)
+
+    def shutdown(self, timeout=20):
+        """Save every unfinished run, marked "interrupted" (the server is stopping)."""
+        self._closing.set()
+        for job in self.jobs():
+            if job.active:
+                job.interrupt()
+        for job in self.jobs():
+            job.join(timeout)
+
+    def abandoned(self, now=None):
+        """Jobs paused (or waiting after a step) that no page has looked at for ``abandon_after`` s."""
+        now = time.time() if now is None else now
+        return [j for j in self.jobs() if j.status == "paused" and now - j.last_seen > self.abandon_after]
+
+    def _watch(self, every=5.0):
+        while not self._closing.wait(every):
+            for job in self.abandoned():
+                job.error = (f"Stopped after {self.abandon_after / 60:g} minutes paused with nobody watching; "
+                             "what it had learned is saved.")
+                job.stop()

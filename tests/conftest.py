@@ -57,15 +57,16 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory):
-    """`streamlit run app.py` on a free local port, with its own runs folder; stopped by its PID."""
+def require_chromium():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
-    folder = tmp_path_factory.mktemp("server")
+
+
+def start_server(folder, runs_dir, **env):
+    """`streamlit run app.py` on a free 127.0.0.1 port; returns (process, url). Its log is in folder."""
     port = _free_port()
-    log = open(folder / "server.log", "w+")
-    env = {**os.environ, "MLP_RUNS_DIR": str(folder / "runs"), "MLP_MAX_RUNNING": "2"}
+    log = open(folder / f"server-{port}.log", "w+")
+    env = {**os.environ, "MLP_RUNS_DIR": str(runs_dir), "MLP_MAX_RUNNING": "2", **env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
@@ -74,20 +75,33 @@ def streamlit_server(tmp_path_factory):
     while True:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
+                return proc, url
         except OSError:
             pass
         if proc.poll() is not None or time.time() > deadline:
             log.seek(0)
             raise RuntimeError(f"the server did not start:\n{log.read()}")
         time.sleep(0.3)
-    yield {"url": url, "runs": folder / "runs", "log": folder / "server.log"}
+
+
+def stop_server(proc, timeout=30):
+    """SIGTERM, as a service manager would; the server saves unfinished runs on its way out."""
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=15)
+        return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
+        return proc.wait()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory):
+    """One server for the browser tests, with its own runs folder; stopped by its PID."""
+    require_chromium()
+    folder = tmp_path_factory.mktemp("server")
+    proc, url = start_server(folder, folder / "runs")
+    yield {"url": url, "runs": folder / "runs", "folder": folder}
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +123,8 @@ def wait_for_app(page, timeout=30_000):
         state="attached", timeout=timeout)
     page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
         state="attached", timeout=timeout)
+
+
+def button(page, name):
+    """A button of the app's own page (not Streamlit's header, whose Stop button shares a name)."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)

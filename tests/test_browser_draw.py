@@ -3,7 +3,7 @@ import math
 
 from playwright.sync_api import expect
 
-from conftest import wait_for_app
+from conftest import button, wait_for_app
 
 
 def draw(page, canvas, points):
@@ -32,7 +32,7 @@ def test_draw_a_one_and_a_zero_then_clear(page, streamlit_server, tmp_path):
     expect(reading(page, 1)).to_be_visible(timeout=20_000)
     expect(page.get_by_text("What the network receives")).to_be_visible()
 
-    page.get_by_role("button", name="Clear").click()
+    button(page, "Clear").click()
     expect(page.get_by_text("Draw a digit in the black square")).to_be_visible(timeout=20_000)
     canvas = page.locator("[data-testid='stBidiComponentIsolated']").first.locator("canvas.upper-canvas")
     expect(canvas).to_be_visible(timeout=20_000)

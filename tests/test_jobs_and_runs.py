@@ -110,3 +110,34 @@ def test_snapshots_are_thinned_to_a_size_budget():
     assert np.array_equal(kept[-1], snaps[-1])
     same, _ = thin_snapshots(snaps[:5], np.arange(5.0), max_bytes=10**6)
     assert len(same) == 5
+
+
+def test_shutdown_saves_unfinished_runs_marked_interrupted(small_mnist, tmp_path):
+    reg = Registry(small_mnist, RunStore(tmp_path), max_running=1)
+    running, waiting = reg.submit(QUICK.replace(epochs=100)), reg.submit(QUICK.replace(epochs=100))
+    assert wait_until(lambda: running.trainer.samples_seen > 0)
+    reg.shutdown()
+    assert running.status == "interrupted" and waiting.status == "stopped"
+    assert [(r.id, r.status) for r in reg.store.list()] == [(running.id, "interrupted")]
+    assert np.array_equal(reg.store.load(running.id)[0].params, running.trainer.network.params)
+
+
+def test_a_paused_run_nobody_watches_is_stopped_and_saved(small_mnist, tmp_path):
+    reg = Registry(small_mnist, RunStore(tmp_path), max_running=1, abandon_after=0.3)
+    job = reg.submit(QUICK.replace(epochs=100))
+    assert wait_until(lambda: job.trainer.samples_seen > 0)
+    job.pause()
+    job.view()                                               # a page looks at it now...
+    assert reg.abandoned() == []
+    assert job in reg.abandoned(now=job.last_seen + 1)       # ...and not for a while: abandoned
+    assert job.join(15) and job.status == "stopped"          # the watchdog stopped it (checks every 5 s)
+    assert "paused with nobody watching" in job.error and reg.store.info(job.id).status == "stopped"
+    reg.shutdown()
+
+
+def test_a_watched_or_running_run_is_never_abandoned(small_mnist, tmp_path):
+    reg = Registry(small_mnist, RunStore(tmp_path), max_running=1, abandon_after=0.0)
+    job = reg.submit(QUICK.replace(epochs=100))
+    assert wait_until(lambda: job.status == "running")
+    assert reg.abandoned(now=job.last_seen + 3600) == []
+    reg.shutdown()

@@ -12,7 +12,7 @@ ACTIVE = ("queued", "running", "paused")
 STATUS_TEXT = {
     "running": ":blue-badge[training]", "paused": ":orange-badge[paused]", "queued": ":gray-badge[waiting]",
     "done": ":green-badge[finished]", "stopped": ":gray-badge[stopped]", "diverged": ":red-badge[diverged]",
-    "failed": ":red-badge[failed]",
+    "failed": ":red-badge[failed]", "interrupted": ":orange-badge[interrupted]",
 }
 
 
@@ -128,6 +128,8 @@ def _status(view):
                    "It starts by itself.", icon=":material/hourglass_top:")
     if status in ("diverged", "failed") and view["error"]:
         st.error(view["error"], icon=":material/warning:")
+    elif status in ("stopped", "interrupted") and view["error"]:
+        st.info(view["error"], icon=":material/info:")
     if status in ("done", "stopped", "diverged") and view["saved"]:
         st.caption("Saved to the runs list below.")
     done = view["samples_seen"] / max(view["total_samples"], 1)

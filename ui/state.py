@@ -1,6 +1,7 @@
 """Process-wide resources (the dataset, the job registry) and per-session state (the chosen run)."""
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 
@@ -38,9 +39,15 @@ def dataset():
         st.stop()
 
 
+ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
+"""Seconds a paused run may sit unwatched before it is stopped and saved."""
+
+
 @st.cache_resource
 def _registry(runs_dir, max_running):
-    return Registry(_dataset(), RunStore(runs_dir), max_running)
+    registry = Registry(_dataset(), RunStore(runs_dir), max_running, ABANDON_AFTER)
+    atexit.register(registry.shutdown)         # a stopping server saves its unfinished runs
+    return registry
 
 
 def registry() -> Registry:
