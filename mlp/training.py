@@ -32,6 +32,8 @@ SATURATED = 0.95
 """Stuck: this share of the probe samples get saturated outputs (all 0/1) while accuracy is near chance."""
 CHANCE = 0.2
 """Accuracy below this counts as 'near chance' (guessing gets 0.1) for the two rules above."""
+MIN_PROBE = 50
+"""The two 'stuck' rules need at least this many training samples to judge (a 1-sample set cannot)."""
 
 
 class TrainingDiverged(ArithmeticError):
@@ -252,7 +254,7 @@ class Trainer:
                       probe_loss if train_loss is None else train_loss, train_accuracy,
                       test_loss, test_accuracy)
         self.progress.append(event)
-        if train_accuracy < CHANCE and self.samples_seen:
+        if train_accuracy < CHANCE and self.samples_seen and len(probe) >= MIN_PROBE:
             if saturated_share(outputs) > SATURATED:
                 self._diverged("its outputs saturated at 0 or 1, so the gradient vanished and it can no "
                                f"longer learn (accuracy {train_accuracy:.0%})")
