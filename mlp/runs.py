@@ -60,6 +60,9 @@ class RunStore:
     def __init__(self, root):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob(".*.tmp"):      # half-written files of a process that was killed
+            if time.time() - leftover.stat().st_mtime > 60:
+                leftover.unlink(missing_ok=True)
 
     def path(self, run_id):
         if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):

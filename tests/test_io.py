@@ -133,3 +133,40 @@ def test_saved_file_is_a_plain_zip_of_npy_arrays(net, tmp_path):
     with zipfile.ZipFile(tmp_path / "m.npz") as z:
         assert sorted(z.namelist()) == sorted(["meta.npy", "W0.npy", "b0.npy", "W1.npy", "b1.npy",
                                                "W2.npy", "b2.npy"])
+
+
+WRITER = """
+import sys, itertools
+sys.path.insert(0, {root!r})
+import mlp
+nets = [mlp.Network([784, 64, 10], seed=s) for s in (1, 2)]
+print("ready", flush=True)
+for i in itertools.count():
+    nets[i % 2].save({path!r})
+"""
+
+
+def test_killing_a_writer_at_any_moment_leaves_a_whole_file(tmp_path):
+    """Kill -9 a process that keeps rewriting a model: the file is always the old or the new one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    path = tmp_path / "model.npz"
+    expected = [mlp.Network([784, 64, 10], seed=s).params for s in (1, 2)]
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER.format(root=str(ROOT), path=str(path))],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        loaded = mlp.load(path).params
+        assert any(np.array_equal(loaded, e) for e in expected)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model.npz"]
+    assert all(name.startswith(".model.npz.") and name.endswith(".tmp") for name in leftovers)

@@ -141,3 +141,15 @@ def test_a_watched_or_running_run_is_never_abandoned(small_mnist, tmp_path):
     assert wait_until(lambda: job.status == "running")
     assert reg.abandoned(now=job.last_seen + 3600) == []
     reg.shutdown()
+
+
+def test_half_written_files_of_a_killed_process_are_cleared(tmp_path):
+    import os
+    import time
+
+    stale, fresh = tmp_path / ".0123456789ab.npz.x1.tmp", tmp_path / ".0123456789ab.npz.x2.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    RunStore(tmp_path)
+    assert not stale.exists() and fresh.exists()          # a write still under way is left alone
