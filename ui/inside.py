@@ -101,12 +101,19 @@ def unit_detail(network, params, unit):
     right.caption("Its weights to each digit's output." if next_is_output else
                   "Its weights to the units of the second hidden layer.")
     x_train, y_train = state.dataset()[:2]
-    probe = network.copy()
-    probe.params[...] = params
-    top, activations = inspect.top_activating(probe, x_train, unit, k=12)
+    top, activations = _top_activating(weights[0][:, unit], biases[0][unit], network.activation)
     st.markdown(f"**Training digits that excite unit {unit} most**")
     st.image([x_train[i].reshape(28, 28) for i in top], width=64, clamp=True,
              caption=[f"{y_train[i]} · {a:.2f}" for i, a in zip(top, activations)])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _top_activating(incoming, bias, activation, k=12):
+    """The 12 training digits that excite a unit with these incoming weights most (cached: the same
+    unit of the same run is asked for again and again)."""
+    unit = mlp.Network([784, 1, 10], activation=activation, dtype=incoming.dtype)
+    unit.weights[0][:, 0], unit.biases[0][0] = incoming, bias
+    return inspect.top_activating(unit, state.dataset()[0], 0, k)
 
 
 def deeper_layers(network, params, initial):
@@ -176,12 +183,23 @@ def gallery(outputs, x_test, y_test, per_page=24):
         st.info("No mistakes with these filters.")
         return []
     shown = wrong[page * per_page:(page + 1) * per_page]
-    grid = st.columns(6)
-    for n, i in enumerate(shown):
-        guess = int(probabilities[i].argmax())
-        with grid[n % 6]:
-            st.image(x_test[i].reshape(28, 28), width=84, clamp=True)
-            st.caption(f"true **{y_test[i]}**, predicted **{guess}** ({probabilities[i, guess]:.0%})")
-            st.plotly_chart(charts.probability_bars(probabilities[i], int(y_test[i]), guess),
-                            key=f"probabilities_{i}", config={"displayModeBar": False})
+    st.image([mistake_card(x_test[i], probabilities[i], int(y_test[i])) for i in shown], width=150,
+             caption=[f"true {y_test[i]}, predicted {probabilities[i].argmax()} "
+                      f"({probabilities[i].max():.0%})" for i in shown])
+    st.caption("Each card: the test image, and the network's probability for every digit 0-9 "
+               "(green: the true digit, red: its guess).")
     return shown
+
+
+def mistake_card(x, probabilities, true_digit, scale=3, bar_width=6, height=84):
+    """One test digit and its ten probability bars, drawn as a single small RGB image."""
+    digit = np.kron(x.reshape(28, 28), np.ones((scale, scale)))
+    card = np.full((height, 28 * scale + 8 + 10 * bar_width, 3), 255, np.uint8)
+    card[:, :28 * scale] = (np.clip(digit, 0, 1) * 255).astype(np.uint8)[..., None]
+    guess = int(probabilities.argmax())
+    for d, p in enumerate(probabilities):
+        colour = (44, 160, 44) if d == true_digit else (214, 39, 40) if d == guess else (170, 170, 170)
+        left = 28 * scale + 8 + d * bar_width
+        top = height - max(1, int(round(p * (height - 2))))
+        card[top:, left:left + bar_width - 1] = colour
+    return card

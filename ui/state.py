@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import threadpoolctl
 
 import mlp
 from mlp.jobs import Registry
@@ -45,6 +46,9 @@ ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
 
 @st.cache_resource
 def _registry(runs_dir, max_running):
+    # Several runs share the server's few cores: one BLAS thread each keeps them from fighting
+    # over the cores (and leaves the web server room to answer).
+    threadpoolctl.threadpool_limits(1, user_api="blas")
     registry = Registry(_dataset(), RunStore(runs_dir), max_running, ABANDON_AFTER)
     atexit.register(registry.shutdown)         # a stopping server saves its unfinished runs
     return registry

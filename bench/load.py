@@ -1,0 +1,129 @@
+"""A classroom at once: N browser sessions train short runs on one server and use the other pages.
+
+    python bench/load.py [--sessions 8] [--max-running 2]
+
+Starts `streamlit run app.py` on 127.0.0.1 (its own runs folder), opens N pages in one headless
+Chromium (Debian's /usr/bin/chromium), and in every page at the same time: opens the Train page,
+starts a short run (784-32-10, Adam, 10,000 images, 3 epochs), waits for it to be saved (runs beyond
+the server's cap wait in its queue), then visits Hidden weights, Evaluate and Draw. Prints runs
+completed, errors, the interaction latencies (click to the page showing its answer: p50 and p95)
+and the server's peak memory. Every request goes to 127.0.0.1 and the whole run is bounded in time.
+"""
+import argparse
+import asyncio
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.async_api import async_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ("train?train_size=10000&epochs=3&layers=784-32-10&activation=relu&output=softmax&loss=cross_entropy"
+       "&optimizer=adam&lr=0.003&batch_size=32&init=he&shuffle=1")
+PAGES = (("Hidden weights", "hidden units in the first layer"), ("Evaluate", "Mistakes, most confident first"),
+         ("Draw", "Draw a digit in the black square"), ("Train", "Saved runs"))
+
+
+def start_server(max_running):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLP_RUNS_DIR": tempfile.mkdtemp(), "MLP_MAX_RUNNING": str(max_running)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def timed(latencies, label, action, answer, timeout=30_000):
+    started = time.perf_counter()
+    await action()
+    await answer.wait_for(state="visible", timeout=timeout)
+    latencies.append((label, time.perf_counter() - started))
+
+
+async def session(browser, url, latencies, results):
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        await page.goto(f"{url}/{RUN}")
+        start = page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Start", exact=True)
+        await start.wait_for(timeout=60_000)
+        await timed(latencies, "Start", start.click, page.get_by_text(re.compile(r"^epoch \d+ of \d+")).first)
+        await page.get_by_text("Saved to the runs list below.").wait_for(timeout=240_000)
+        for name, text in PAGES:
+            link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
+            await timed(latencies, name, link.click, page.get_by_text(text).first)
+        results.append("ok")
+    except Exception as err:                    # counted and reported, not raised: this is a measurement
+        results.append(f"{type(err).__name__}: {str(err).splitlines()[0]}")
+    finally:
+        await page.close()
+
+
+async def main_async(args):
+    proc, url = start_server(args.max_running)
+    latencies, results = [], []
+    started = time.perf_counter()
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                                    "--disable-component-update", "--disable-sync"])
+            await asyncio.wait_for(asyncio.gather(*(session(browser, url, latencies, results)
+                                                    for _ in range(args.sessions))), timeout=900)
+            await browser.close()
+        peak = peak_rss_mb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    wall = time.perf_counter() - started
+    errors = [r for r in results if r != "ok"]
+    values = [t for _, t in latencies]
+    cuts = statistics.quantiles(values, n=20) if len(values) > 1 else values * 19
+    print(f"sessions {args.sessions}, at most {args.max_running} training at once, {wall:.0f} s in all")
+    print(f"runs completed {results.count('ok')}/{args.sessions}, errors {len(errors)}")
+    for error in errors:
+        print(f"  {error}")
+    if not latencies:
+        return
+    print(f"interaction latency: p50 {statistics.median(values):.2f} s, p95 {cuts[18]:.2f} s "
+          f"({len(values)} interactions)")
+    for label in dict(latencies):
+        mine = [t for name, t in latencies if name == label]
+        print(f"  {label}: median {statistics.median(mine):.2f} s, worst {max(mine):.2f} s")
+    print(f"server peak memory (VmHWM): {peak:.0f} MB")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--max-running", type=int, default=2)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
