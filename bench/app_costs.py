@@ -11,48 +11,26 @@
    matrix (test-set forward pass included), built and serialised (medians).
 """
 import argparse
-import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import plotly.io
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import mlp  # noqa: E402
 from mlp.jobs import Registry  # noqa: E402
 from mlp.runs import RunStore  # noqa: E402
+from server import start_server  # noqa: E402
 from mlp import inspect  # noqa: E402
 from ui import charts  # noqa: E402
 from ui.charts import learning_curves  # noqa: E402
-
-
-def start_server(runs_dir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--server.fileWatcherType", "none"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "MLP_RUNS_DIR": str(runs_dir)})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def page_loads(url, rounds):
@@ -138,7 +116,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    proc, url = start_server(tempfile.mkdtemp())
+    proc, url = start_server()
     try:
         cold, warm = page_loads(url, args.rounds)
     finally:

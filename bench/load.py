@@ -11,45 +11,23 @@ and the server's peak memory. Every request goes to 127.0.0.1 and the whole run 
 """
 import argparse
 import asyncio
-import os
 import re
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.async_api import async_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from server import start_server  # noqa: E402
 RUN = ("train?train_size=10000&epochs=3&layers=784-32-10&activation=relu&output=softmax&loss=cross_entropy"
        "&optimizer=adam&lr=0.003&batch_size=32&init=he&shuffle=1")
 PAGES = (("Hidden weights", "hidden units in the first layer"), ("Evaluate", "Mistakes, most confident first"),
          ("Draw", "Draw a digit in the black square"), ("Train", "Saved runs"))
-
-
-def start_server(max_running):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "MLP_RUNS_DIR": tempfile.mkdtemp(), "MLP_MAX_RUNNING": str(max_running)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start")
 
 
 def peak_rss_mb(pid):
@@ -85,7 +63,7 @@ async def session(browser, url, latencies, results):
 
 
 async def main_async(args):
-    proc, url = start_server(args.max_running)
+    proc, url = start_server(MLP_MAX_RUNNING=str(args.max_running))
     latencies, results = [], []
     started = time.perf_counter()
     try:
