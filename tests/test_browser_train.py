@@ -18,6 +18,16 @@ def curve_points(page):
     return chart.evaluate("el => (el.data && el.data[0] && el.data[0].x) ? el.data[0].x.length : 0")
 
 
+def points_after(page, condition, timeout=20.0):
+    """The chart's point count once ``condition(count)`` holds (or the last count after ``timeout`` s)."""
+    for _ in range(int(timeout / 0.25)):
+        count = curve_points(page)
+        if condition(count):
+            return count
+        page.wait_for_timeout(250)
+    return curve_points(page)
+
+
 def nav(page, name):
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
 
@@ -32,10 +42,8 @@ def test_train_watch_pause_switch_refresh_stop_and_find_it_saved(page, streamlit
 
     # The curve gains points while it trains.
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=20_000)
-    page.wait_for_timeout(500)
-    first = curve_points(page)
-    page.wait_for_timeout(2500)
-    assert curve_points(page) > first > 0
+    first = points_after(page, lambda n: n > 0)
+    assert points_after(page, lambda n: n > first) > first
     expect(page).to_have_url(re.compile(r"run=[0-9a-f]{12}"))
     run_id = re.search(r"run=([0-9a-f]{12})", page.url).group(1)
 
