@@ -111,7 +111,6 @@ class Trainer:
         self.error = None
         self.progress: list[Event] = []
         self.history: list[Event] = []  # one 'epoch' event per completed epoch
-        self._initial_loss = math.inf
         self.snapshots = [Snapshot(0.0, 0, self.network.params.copy())]
         self.lock = threading.Lock()
         self._go = threading.Event()
@@ -169,8 +168,7 @@ class Trainer:
         self.status = "running"
         with np.errstate(over="ignore", under="ignore"):
             if not self.progress:
-                self._record("progress", 0.0, train_loss=None)
-                self._initial_loss = self.progress[0].train_loss
+                self._record("progress", 0.0, train_loss=None)     # the untrained network
             while self.epoch < until and not self._stop_requested:
                 yield from self._epoch()
         if self._stop_requested:
@@ -272,8 +270,9 @@ class Trainer:
     def _check_loss(self, loss):
         if not (math.isfinite(loss) and np.isfinite(self.network.params).all()):
             self._diverged(f"the loss became {loss:.3g}")
-        if loss > EXPLODE_FACTOR * self._initial_loss:
-            self._diverged(f"the loss exploded to {loss:.3g}, from {self._initial_loss:.3g} untrained")
+        untrained = self.progress[0].train_loss
+        if loss > EXPLODE_FACTOR * untrained:
+            self._diverged(f"the loss exploded to {loss:.3g}, from {untrained:.3g} untrained")
 
     def _diverged(self, what):
         with self.lock:     # roll back to the last good weights, so nothing trained is lost
