@@ -28,6 +28,15 @@ def points_after(page, condition, timeout=20.0):
     return curve_points(page)
 
 
+def click_plot(page, chart, x, y):
+    """Click a Plotly chart at data coordinates (x, y), using the chart's own axis mapping."""
+    at = chart.locator(".js-plotly-plot").evaluate(
+        """(el, p) => { const xa = el._fullLayout.xaxis, ya = el._fullLayout.yaxis, r = el.getBoundingClientRect();
+                       return {x: r.left + xa._offset + xa.l2p(p[0]), y: r.top + ya._offset + ya.l2p(p[1])}; }""",
+        [x, y])
+    page.mouse.click(at["x"], at["y"])
+
+
 def nav(page, name):
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
 
@@ -106,10 +115,17 @@ def test_look_inside_a_short_run(page, streamlit_server, tmp_path):
     page.get_by_role("option", name="7", exact=True).click()
     wait_for_app(page)
     expect(page.get_by_text("Training digits that excite unit 7 most")).to_be_visible()
+    grid = page.get_by_test_id("stPlotlyChart").first
+    centre = grid.locator(".js-plotly-plot").evaluate("el => [el.data[1].x[5], el.data[1].y[5]]")
+    click_plot(page, grid, *centre)                            # clicking a unit's tile opens it
+    expect(page.get_by_text("Training digits that excite unit 5 most")).to_be_visible(timeout=10_000)
     page.screenshot(path=str(tmp_path / "weights-page.png"), full_page=True)
 
     nav(page, "Evaluate")
     wait_for_app(page)
     expect(page.get_by_text("Mistakes, most confident first")).to_be_visible()
     expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible()
+    click_plot(page, page.get_by_test_id("stPlotlyChart").first, 9, 4)      # the cell true 4, predicted 9
+    expect(page.get_by_text("true 4, predicted 9").first).to_be_visible(timeout=10_000)
+    expect(page.get_by_text("true 7,")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "evaluate-page.png"), full_page=True)

@@ -23,7 +23,7 @@ def _finite(events, name):
     return [x for x, _ in pairs], [y for _, y in pairs]
 
 
-def learning_curves(progress, history, notebook=False, height=380):
+def learning_curves(progress, history, notebook=False, height=430):
     """Accuracy (train and test, %) on the left axis and training loss on the right, against epochs.
 
     progress: every event so far (estimates on small subsets, plus the epoch ends);
@@ -44,8 +44,8 @@ def learning_curves(progress, history, notebook=False, height=380):
     x, y = _finite(progress, "train_loss")
     fig.add_scatter(x=x, y=y, name="training loss", line=dict(color=LOSS, width=1), mode="lines",
                     secondary_y=True)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=70, b=10), hovermode="x unified",
-                      legend=dict(orientation="h", y=1.12, x=0), uirevision="keep-zoom")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=20, b=10), hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), uirevision="keep-zoom")
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(title_text="accuracy (%)", range=[0, 100], secondary_y=False)
     fig.update_yaxes(title_text="loss", rangemode="tozero", secondary_y=True, showgrid=False)
