@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CHOICES, ConfigError, TrainConfig
+from .config import CHOICES, ConfigError
 from .data import DataError, load_mnist
 from .io import load
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS

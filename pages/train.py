@@ -2,8 +2,6 @@
 import streamlit as st
 
 import ui
-
-import mlp
 from ui import controls, live, runs_panel, state
 
 ui.ensure_navigation()

@@ -1,23 +1,11 @@
 """Helpers for AppTest tests: a fresh runs folder per test, and waiting for background jobs."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import wait_until  # noqa: F401  (re-exported for the app tests)
+from conftest import wait_until  # noqa: F401  (the app tests import it from here)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    """Each test gets its own runs folder (so its own job registry); jobs are stopped afterwards."""
-    from ui import state
-
-    folder = tmp_path / "runs"
-    monkeypatch.setattr(state, "RUNS_DIR", folder)
-    yield folder
-    state._registry(str(folder), state.MAX_RUNNING).stop_all()
 
 
 def open_page(page=None, query=None, timeout=60):

@@ -24,6 +24,17 @@ def small_mnist(mnist):
 
 
 @pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """Each test gets its own runs folder (so its own job registry); jobs are stopped afterwards."""
+    from ui import state
+
+    folder = tmp_path / "runs"
+    monkeypatch.setattr(state, "RUNS_DIR", folder)
+    yield folder
+    state._registry(str(folder), state.MAX_RUNNING).stop_all()
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

@@ -1,6 +1,5 @@
 """Bad input in the app: each gets a clear message, loses nothing, and never shows a traceback."""
 import io
-import json
 import shutil
 from unittest import mock
 
@@ -8,7 +7,7 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, registry, runs_dir, wait_for_job  # noqa: F401
+from apptest_helpers import open_page, wait_for_job
 from test_app_draw import canvas_with, drawing
 
 TRAIN, DRAW = "pages/train.py", "pages/draw.py"
@@ -28,7 +27,7 @@ def start(at):
       "activation": "relu", "output": "softmax", "loss": "cross_entropy", "optimizer": "adam", "lr": "0.001",
       "init": "he"}, {}, "done"),                                              # the widest network allowed
 ])
-def test_extreme_but_valid_settings_train(query, changes, expected, runs_dir):  # noqa: F811
+def test_extreme_but_valid_settings_train(query, changes, expected, runs_dir):
     at = open_page(TRAIN, query=query)
     assert not at.warning or all("ignored" not in w.value for w in at.warning)
     job = start(at)
@@ -43,14 +42,14 @@ def test_extreme_but_valid_settings_train(query, changes, expected, runs_dir):  
     ({"lr": "-3"}, "learning rate"),
     ({"seed": "x"}, "seed"),
 ])
-def test_impossible_settings_in_a_link_are_explained_and_ignored(query, words, runs_dir):  # noqa: F811
+def test_impossible_settings_in_a_link_are_explained_and_ignored(query, words, runs_dir):
     at = open_page(TRAIN, query=query)
     assert any(words in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.button(key="start").disabled                  # the page falls back to settings that train
 
 
 @pytest.mark.parametrize("changes", [dict(lr=10.0), dict(lr=1.0, optimizer="adam")])
-def test_diverging_settings_stop_with_an_explanation(changes, runs_dir):  # noqa: F811
+def test_diverging_settings_stop_with_an_explanation(changes, runs_dir):
     at = open_page(TRAIN, query={"train_size": "3000", "epochs": "3"})
     for key, value in changes.items():
         at.session_state[key] = value
@@ -98,7 +97,7 @@ BAD_UPLOADS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_UPLOADS))
-def test_bad_uploads_are_refused_with_the_reason_and_nothing_is_kept(case, runs_dir, tmp_path):  # noqa: F811
+def test_bad_uploads_are_refused_with_the_reason_and_nothing_is_kept(case, runs_dir, tmp_path):
     make, reason = BAD_UPLOADS[case]
     with mock.patch("streamlit.file_uploader", return_value=FakeUpload(make(tmp_path))):
         at = open_page(TRAIN)
@@ -121,7 +120,7 @@ def test_uploads_have_a_size_limit_in_the_server_config():
     ((130, 136, 130, 136), "Low confidence"),         # a single dot
     ((5, 40, 8, 16), "The network reads **1**"),      # a small "1" in a corner
 ])
-def test_odd_drawings_get_an_answer_never_an_error(box, expected, runs_dir):  # noqa: F811
+def test_odd_drawings_get_an_answer_never_an_error(box, expected, runs_dir):
     at = open_page(DRAW)
     at.session_state["canvas_0"] = drawing(canvas_with(box))
     at.run()
@@ -131,7 +130,7 @@ def test_odd_drawings_get_an_answer_never_an_error(box, expected, runs_dir):  # 
 
 
 @pytest.mark.parametrize("damage", ["missing", "altered"])
-def test_broken_data_is_explained_on_every_page(damage, runs_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_broken_data_is_explained_on_every_page(damage, runs_dir, tmp_path, monkeypatch):
     from ui import state
 
     broken = tmp_path / "mnist.npz"

@@ -5,7 +5,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from apptest_helpers import open_page, runs_dir  # noqa: F401
+from apptest_helpers import open_page
 
 DRAW = "pages/draw.py"
 
@@ -29,14 +29,14 @@ def canvas_with(box):
     return image
 
 
-def test_before_any_training_the_page_uses_a_shipped_model_and_asks_for_a_drawing(runs_dir):  # noqa: F811
+def test_before_any_training_the_page_uses_a_shipped_model_and_asks_for_a_drawing(runs_dir):
     at = open_page(DRAW)
     assert at.selectbox(key="page_run").value == "model:wide"
     assert any("Draw a digit in the black square" in i.value for i in at.info)
     assert not at.get("plotly_chart")
 
 
-def test_an_injected_drawing_is_read_with_probabilities_and_preview(runs_dir):  # noqa: F811
+def test_an_injected_drawing_is_read_with_probabilities_and_preview(runs_dir):
     at = open_page(DRAW)
     at.session_state["canvas_0"] = drawing(canvas_with((40, 240, 130, 150)))     # a "1"
     at.run()
@@ -52,7 +52,7 @@ def test_an_injected_drawing_is_read_with_probabilities_and_preview(runs_dir):  
     assert any("raise the output for 7" in c.value for c in at.caption)
 
 
-def test_a_stray_dot_gets_a_low_confidence_answer_not_an_error(runs_dir):  # noqa: F811
+def test_a_stray_dot_gets_a_low_confidence_answer_not_an_error(runs_dir):
     at = open_page(DRAW)
     at.session_state["canvas_0"] = drawing(canvas_with((130, 140, 130, 140)))
     at.run()
@@ -60,7 +60,7 @@ def test_a_stray_dot_gets_a_low_confidence_answer_not_an_error(runs_dir):  # noq
     assert any("Low confidence" in w.value and "dot" in w.value for w in at.warning)
 
 
-def test_a_cleared_canvas_asks_again(runs_dir):  # noqa: F811
+def test_a_cleared_canvas_asks_again(runs_dir):
     at = open_page(DRAW)
     at.session_state["canvas_0"] = drawing(canvas_with((40, 240, 130, 150)))
     at.run()

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, runs_dir  # noqa: F401
+from apptest_helpers import open_page
 from mlp.runs import RunStore, new_run_id
 
 WEIGHTS, EVALUATE = "pages/weights.py", "pages/evaluate.py"
 
 
 @pytest.fixture
-def trained_run(runs_dir, small_mnist):  # noqa: F811
+def trained_run(runs_dir, small_mnist):
     """A 784-12-10 network trained for 3 epochs, saved with its snapshots, and chosen."""
     config = mlp.TrainConfig(layers=(784, 12, 10), activation="relu", output="softmax", loss="cross_entropy",
                              optimizer="adam", lr=0.003, batch_size=32, epochs=3, init="he", train_size=3000)
@@ -54,7 +54,7 @@ def grid(at):
                 and "customdata" in s["data"][1] and len(s["data"][1]["customdata"]) != 100)
 
 
-def test_pages_ask_for_a_run_when_there_is_none(runs_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_pages_ask_for_a_run_when_there_is_none(runs_dir, tmp_path, monkeypatch):
     from ui import state
 
     monkeypatch.setattr(state, "MODELS_DIR", tmp_path / "no-models")
@@ -63,7 +63,7 @@ def test_pages_ask_for_a_run_when_there_is_none(runs_dir, tmp_path, monkeypatch)
         assert any("train one on the **Train** page" in i.value for i in at.info)
 
 
-def test_a_fresh_install_looks_inside_the_shipped_models(runs_dir):  # noqa: F811
+def test_a_fresh_install_looks_inside_the_shipped_models(runs_dir):
     at = open_page(WEIGHTS)
     assert at.selectbox(key="page_run").value.startswith("model:")
     assert len(grid(at)["data"][1]["customdata"]) > 0
@@ -119,7 +119,7 @@ def test_deeper_layers_show_matrices_and_histograms_now_and_at_init(trained_run)
     assert [t["name"] for t in histogram["data"]] == ["at initialisation", "now"]
 
 
-def test_wide_first_layers_are_paged(runs_dir):  # noqa: F811
+def test_wide_first_layers_are_paged(runs_dir):
     RunStore(runs_dir).save(new_run_id(), mlp.Network([784, 150, 10]), {"name": "wide"})
     at = open_page(WEIGHTS)
     assert len(grid(at)["data"][1]["customdata"]) == 64
@@ -158,7 +158,7 @@ def test_the_gallery_shows_only_mistakes_and_filters_them(trained_run):
     assert any("No mistakes with these filters" in i.value for i in at.info)
 
 
-def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):  # noqa: F811
+def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     RunStore(runs_dir).save(new_run_id(), mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier"),
                             {"name": "untrained"})
     at = open_page(EVALUATE)

@@ -6,7 +6,7 @@ from unittest import mock
 import numpy as np
 
 import mlp
-from apptest_helpers import open_page, registry, runs_dir, wait_for_job, wait_until  # noqa: F401
+from apptest_helpers import open_page, registry, wait_for_job, wait_until
 
 TRAIN = "pages/train.py"
 SMALL = {"train_size": 1000, "epochs": 2}
