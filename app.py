@@ -12,5 +12,5 @@ pages = st.navigation([
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
 ])
-with ui.inside_navigation():
+with ui.inside_navigation(), ui.timed_run(pages.title):
     pages.run()

@@ -11,8 +11,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(**env):
-    """Returns (process, url) once the server answers its health check; its own runs folder."""
+def start_server(cpus=None, **env):
+    """Returns (process, url) once the server answers its health check; its own runs folder.
+
+    ``cpus``: a set of CPU numbers to pin the server to (None: any).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -8,6 +8,7 @@ loses nothing that finished. Nothing here knows about Streamlit: pages read a jo
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 import traceback
@@ -111,6 +112,7 @@ class Job:
 
     # ---- the thread ----------------------------------------------------------------------------
     def _main(self):
+        _lower_priority()
         if not self.registry.acquire_slot(self):
             return
         self._queued = False
@@ -150,6 +152,15 @@ class Job:
             self.saved = True
         except OSError as err:
             self.error = f"The run finished but could not be saved: {err}"
+
+
+def _lower_priority(niceness=10):
+    """Let this (training) thread yield the CPU to the server's page scripts: on Linux a thread has
+    its own nice value. Elsewhere, or where it is not allowed, nothing changes."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
 
 
 class Registry:

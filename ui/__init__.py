@@ -3,8 +3,10 @@
 Everything that trains, measures or stores lives in ``mlp``; this package only draws it.
 """
 
+import os
 import runpy
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +25,22 @@ def inside_navigation():
         yield
     finally:
         _run.inside = False
+
+
+TIMING_LOG = os.environ.get("MLP_TIMING_LOG")
+"""If set, the server appends "page<TAB>seconds" per script run to this file (bench/load.py reads it)."""
+
+
+@contextmanager
+def timed_run(page):
+    """Measure how long the server takes to answer one interaction (one run of app.py and its page)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if TIMING_LOG:
+            with open(TIMING_LOG, "a") as log:
+                log.write(f"{page}\t{time.perf_counter() - started:.4f}\n")
 
 
 def ensure_navigation():
