@@ -179,9 +179,11 @@ class Trainer:
             self.status = "ready"
 
     def _epoch(self):
-        cfg, n, size = self.config, len(self.y_train), self.config.batch_size
-        order = self.shuffle_rng.permutation(n) if cfg.shuffle else None
+        n, size = len(self.y_train), self.config.batch_size
+        order = self.shuffle_rng.permutation(n) if self.config.shuffle else None
         starts = range(0, n, size)
+        last = len(starts) - 1
+        step, lock, X, Y = self._step, self.lock, self.x_train, self.Y_train   # local names: a hot loop
         epoch_loss, chunk_loss, chunk_batches = 0.0, 0.0, 0
         chunk_started = time.perf_counter()
         for b, start in enumerate(starts):
@@ -190,22 +192,23 @@ class Trainer:
                 if not self._wait_if_paused():
                     return
                 chunk_started = time.perf_counter()
-            if order is None or size == 1:
-                rows = slice(start, start + size) if order is None else slice(order[start], order[start] + 1)
+            if order is None:
+                rows = slice(start, start + size)
+            elif size == 1:
+                rows = slice(order[start], order[start] + 1)          # a view, not a copy
             else:
                 rows = order[start:start + size]
-            with self.lock:
-                loss = self._step(self.x_train[rows], self.Y_train[rows])
-            self.samples_seen += min(size, n - start)
-            if self.snapshot_every and (b + 1) % self.snapshot_every == 0 and b < len(starts) - 1:
-                self._snapshot(self.epoch + (b + 1) / len(starts))
-            chunk_loss += loss
+            with lock:
+                chunk_loss += step(X[rows], Y[rows])
             chunk_batches += 1
-            if chunk_batches == self.eval_every or b == len(starts) - 1:
+            self.samples_seen += min(size, n - start)
+            if self.snapshot_every and (b + 1) % self.snapshot_every == 0 and b < last:
+                self._snapshot(self.epoch + (b + 1) / len(starts))
+            if chunk_batches == self.eval_every or b == last:
                 self.elapsed += time.perf_counter() - chunk_started
                 self._check_loss(chunk_loss / chunk_batches)
                 epoch_loss += chunk_loss
-                if b < len(starts) - 1:
+                if b < last:
                     yield self._record("progress", self.epoch + (b + 1) / len(starts),
                                        chunk_loss / chunk_batches)
                 chunk_loss, chunk_batches = 0.0, 0
