@@ -40,7 +40,7 @@ class Job:
     # ---- state ---------------------------------------------------------------------------------
     @property
     def status(self):
-        """queued, running, paused, stopped, done, diverged or failed."""
+        """queued, running, paused, stopped, done, diverged, failed or interrupted."""
         if self._failed:
             return "failed"
         if self._cancelled and self._queued:

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = Path(os.environ.get("MLP_RUNS_DIR", ROOT / "runs"))
 MAX_RUNNING = int(os.environ.get("MLP_MAX_RUNNING", "2"))
 """How many runs may train at the same time on this server; later ones wait in a queue."""
+ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
+"""Seconds a paused run may sit unwatched before it is stopped and saved."""
 MODELS_DIR = ROOT / "models"
 SHIPPED = "model:"
 """Prefix of the ids of the pretrained models shipped in models/ (saved runs have hex ids)."""
@@ -39,10 +41,6 @@ def dataset():
     except mlp.DataError as err:
         st.error(f"**The MNIST data cannot be loaded.** {err}")
         st.stop()
-
-
-ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
-"""Seconds a paused run may sit unwatched before it is stopped and saved."""
 
 
 @st.cache_resource
