@@ -11,7 +11,11 @@ ui.ensure_navigation()
 
 st.title("Train a neural network from scratch")
 st.markdown((Path(__file__).parent.parent / "ui" / "text" / "home.md").read_text())
-st.page_link("pages/train.py", label="Start training", icon=":material/model_training:")
+links = st.columns(4)
+links[0].page_link("pages/train.py", label="Train a network", icon=":material/model_training:")
+links[1].page_link("pages/weights.py", label="Look at its hidden units", icon=":material/grid_on:")
+links[2].page_link("pages/evaluate.py", label="See where it errs", icon=":material/fact_check:")
+links[3].page_link("pages/draw.py", label="Draw a digit for it", icon=":material/draw:")
 
 runs = state.store().list()
 active = state.registry().active()
