@@ -82,9 +82,3 @@ def as_probabilities(outputs):
     """Network outputs as probabilities summing to 1 per row (sigmoid outputs are normalised)."""
     totals = outputs.sum(axis=1, keepdims=True)
     return outputs / np.maximum(totals, 1e-12)
-
-
-def histogram(values, bins=40, limit=None):
-    """(counts, edges) of a weight array, over ±limit (default: its largest magnitude)."""
-    limit = limit or float(np.abs(values).max(initial=1e-12))
-    return np.histogram(values, bins=bins, range=(-limit, limit))
