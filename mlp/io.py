@@ -64,6 +64,20 @@ def load(path, with_extras=False):
     With ``with_extras=True`` returns ``(network, meta, snapshots, snapshot_epochs)`` (the last two
     None when the file has none); otherwise just the network, with its metadata as ``network.meta``.
     """
+    arrays = _read_arrays(path)
+    network, meta, snapshots, epochs = _parse(arrays, _name(path))
+    network.meta = meta
+    return (network, meta, snapshots, epochs) if with_extras else network
+
+
+def read_meta(path):
+    """Only the checked metadata of a saved file (architecture, name, history...): a quick look that
+    reads none of the weight arrays. ``load`` still checks the whole file before it is used."""
+    return _parse_meta(_read_arrays(path, keys=("meta",)).get("meta"), _name(path))
+
+
+def _read_arrays(path, keys=None):
+    """The arrays of an .npz (or just ``keys``), never unpickling; ValueError with a reason otherwise."""
     if _first_bytes(path, 4) != b"PK\x03\x04":
         raise ValueError(f"{_name(path)} is not a readable .npz file: an .npz is a zip archive, "
                          f"and this is not one")
@@ -71,7 +85,7 @@ def load(path, with_extras=False):
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
                 raise ValueError(f"{_name(path)} holds a single array, not an .npz archive")
-            arrays = {k: f[k] for k in f.files}
+            return {k: f[k] for k in f.files if keys is None or k in keys}
     except ValueError as err:
         if "pickle" in str(err):
             raise ValueError(f"{_name(path)} holds Python objects (pickle); only plain arrays are accepted") from None
@@ -79,9 +93,6 @@ def load(path, with_extras=False):
     except (zipfile.BadZipFile, EOFError, OSError, KeyError) as err:
         raise ValueError(f"{_name(path)} is not a readable .npz file: it is truncated or not a zip "
                          f"archive ({type(err).__name__})") from None
-    network, meta, snapshots, epochs = _parse(arrays, _name(path))
-    network.meta = meta
-    return (network, meta, snapshots, epochs) if with_extras else network
 
 
 def _first_bytes(path, n):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import N_DIGITS, N_PIXELS
-from .io import load, save
+from .io import load, read_meta, save
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 MAX_NAME = 80
@@ -87,15 +87,20 @@ class RunStore:
         """(network, meta, snapshots, snapshot_epochs) of a saved run."""
         return load(self.path(run_id), with_extras=True)
 
+    def meta(self, run_id):
+        """A saved run's metadata (name, config, history...) without reading its weights."""
+        return read_meta(self.path(run_id))
+
     def info(self, run_id):
-        network, meta, _, _ = self.load(run_id)
+        """What the runs list shows, from the file's metadata alone (no weights are read)."""
+        meta = self.meta(run_id)
         history = meta.get("history") or []
         return RunInfo(run_id, meta.get("name", run_id), meta.get("status", "done"),
                        float(meta.get("created", 0)), meta.get("config") or {},
-                       meta.get("test_accuracy"), len(history), network.sizes)
+                       meta.get("test_accuracy"), len(history), tuple(meta["sizes"]))
 
     def list(self):
-        """Every readable run, newest first. Files that fail to load are skipped."""
+        """Every run whose metadata reads, newest first. Files that fail are skipped."""
         runs = []
         for path in self.root.glob("*.npz"):
             if RUN_ID.fullmatch(path.stem):

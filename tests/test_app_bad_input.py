@@ -149,3 +149,19 @@ def test_broken_data_is_explained_on_every_page(damage, runs_dir, tmp_path, monk
     finally:
         monkeypatch.undo()
         state._dataset.clear()
+
+
+def test_a_run_damaged_after_it_was_saved_is_refused_on_the_pages(runs_dir):
+    store = mlp.runs.RunStore(runs_dir)
+    run_id = mlp.runs.new_run_id()
+    store.save(run_id, mlp.Network([784, 8, 10]), {"name": "damaged later"})
+    with np.load(store.path(run_id), allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["W0"] = np.full_like(arrays["W0"], np.nan)
+    np.savez(store.path(run_id), **arrays)
+    assert [r.name for r in store.list()] == ["damaged later"]   # listed from its metadata alone
+    for page in ("pages/weights.py", "pages/evaluate.py", DRAW):
+        at = open_page(page)
+        at.selectbox(key="page_run").set_value(run_id).run()
+        assert not at.exception
+        assert any("cannot be loaded" in e.value and "NaN" in e.value for e in at.error)

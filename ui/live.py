@@ -111,7 +111,7 @@ def _saved_curves():
     run_id = state.chosen_run_id()
     if run_id is None or not state.store().exists(run_id):
         return
-    meta = state.store().load(run_id)[1]
+    meta = state.store().meta(run_id)
     st.markdown(f"Chosen run: **{meta.get('name', run_id)}** ({meta.get('status', 'saved')})")
     st.plotly_chart(learning_curves(meta.get("progress") or [], meta.get("history") or []),
                     key="saved_curves", config={"displaylogo": False})

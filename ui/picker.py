@@ -41,7 +41,11 @@ def run_picker(default=None):
     st.session_state["page_run"] = chosen
     st.selectbox("Run", list(options), key="page_run", format_func=options.get, on_change=_picked,
                  help="The network this page looks at; the Train page chooses it too.")
-    model = state.chosen_model()
+    try:
+        model = state.chosen_model()
+    except ValueError as err:                   # the file was damaged after it was listed
+        st.error(f"That run cannot be loaded: {err}")
+        st.stop()
     if model is None:
         st.warning("That run is no longer available.")
         st.stop()

@@ -80,7 +80,7 @@ def compare(runs):
                             placeholder="tick runs to overlay their test-accuracy curves")
     if not picked:
         return
-    loaded = {i: state.store().load(i)[1] for i in picked}
+    loaded = {i: state.store().meta(i) for i in picked}
     st.plotly_chart(compare_curves([(by_id[i].name, loaded[i].get("history") or []) for i in picked]),
                     key="compare_chart")
     defaults = TrainConfig().to_dict()
