@@ -1,14 +1,17 @@
 """The training loop, one step at a time, with events, history, snapshots and control from another thread.
 
 How it works, in short: the trainer cuts the training set into mini-batches; for each batch it runs
-the forward pass, backpropagation and one optimizer update. Every ``eval_every`` batches it measures
-the loss and accuracy on small fixed subsets of the training and test sets and reports a *progress*
-event; after every epoch it measures the full test set and reports an *epoch* event. Events go to a
-callback or come out of an iterator; the trainer also keeps them in ``progress`` and ``history``.
+the forward pass, backpropagation and one optimizer update. (Plain SGD on one sample at a time with
+sigmoid layers and squared error, the seed notebook's setup, goes through ``PerSampleSGD`` instead:
+a block of samples per call, the same updates, several times faster.) Every ``eval_every`` batches
+it measures the loss and accuracy on small fixed subsets of the training and test sets and reports a
+*progress* event; after every epoch it measures the full test set and reports an *epoch* event.
+Events go to a callback or come out of an iterator; the trainer also keeps them in ``progress`` and
+``history``.
 
 Another thread may call ``pause()``, ``resume()``, ``stop()`` and ``set_lr()`` at any time; they take
-effect between two batches. Read the network while training only under ``trainer.lock`` (or use
-``copy_params()``).
+effect between two batches (or blocks of at most 32 samples). Read the network while training only
+under ``trainer.lock`` (or use ``copy_params()``).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from .config import MAX_LR, TrainConfig
 from .losses import one_hot
 from .network import Network, Workspace
 from .optimizers import make_optimizer
+from .per_sample import PerSampleSGD, applies as per_sample_applies
 
 PROGRESS_EVENTS_PER_EPOCH = 20
 EVAL_SUBSET = 1000
@@ -82,9 +86,12 @@ class Trainer:
 
     eval_every:     batches between progress events (default: about 20 per epoch)
     snapshot_every: batches between weight snapshots, 0 for one per epoch only (plus the initial one)
+    fast:           train one-sample SGD on sigmoid networks with ``PerSampleSGD`` (same updates,
+                    several times faster); False runs every setup through the general step
     """
 
-    def __init__(self, config: TrainConfig, data, eval_every=None, snapshot_every=0, network=None):
+    def __init__(self, config: TrainConfig, data, eval_every=None, snapshot_every=0, network=None,
+                 fast=True):
         x_train, y_train, self.x_test, self.y_test = data
         self.config = config.validate(len(x_train))
         n = config.train_size
@@ -103,6 +110,8 @@ class Trainer:
         self._train_probe = pick.choice(n, min(n, EVAL_SUBSET), replace=False)
         self._test_probe = pick.choice(len(self.y_test), min(len(self.y_test), EVAL_SUBSET), replace=False)
         self._workspaces = {}
+        self._per_sample = (PerSampleSGD(self.network) if fast and per_sample_applies(self.config)
+                            else None)
 
         self.epoch = 0                  # epochs completed
         self.samples_seen = 0
@@ -181,44 +190,65 @@ class Trainer:
     def _epoch(self):
         n, size = len(self.y_train), self.config.batch_size
         order = self.shuffle_rng.permutation(n) if self.config.shuffle else None
-        starts = range(0, n, size)
-        last = len(starts) - 1
-        step, lock, X, Y = self._step, self.lock, self.x_train, self.Y_train   # local names: a hot loop
+        batches = math.ceil(n / size)
         epoch_loss, chunk_loss, chunk_batches = 0.0, 0.0, 0
         chunk_started = time.perf_counter()
-        for b, start in enumerate(starts):
+        b = 0                           # batches done this epoch
+        while b < batches:
             if self._interrupt:
                 self.elapsed += time.perf_counter() - chunk_started
                 if not self._wait_if_paused():
                     return
                 chunk_started = time.perf_counter()
-            if order is None:
-                rows = slice(start, start + size)
-            elif size == 1:
-                rows = slice(order[start], order[start] + 1)          # a view, not a copy
-            else:
-                rows = order[start:start + size]
-            with lock:
-                chunk_loss += step(X[rows], Y[rows])
-            chunk_batches += 1
-            self.samples_seen += min(size, n - start)
-            if self.snapshot_every and (b + 1) % self.snapshot_every == 0 and b < last:
-                self._snapshot(self.epoch + (b + 1) / len(starts))
-            if chunk_batches == self.eval_every or b == last:
+            end = self._steps_end(b, batches)
+            with self.lock:
+                chunk_loss += self._train_batches(b, end, order)
+            chunk_batches += end - b
+            self.samples_seen += min(end * size, n) - b * size
+            b = end
+            if self.snapshot_every and b % self.snapshot_every == 0 and b < batches:
+                self._snapshot(self.epoch + b / batches)
+            if chunk_batches == self.eval_every or b == batches:
                 self.elapsed += time.perf_counter() - chunk_started
                 self._check_loss(chunk_loss / chunk_batches)
                 epoch_loss += chunk_loss
-                if b < last:
-                    yield self._record("progress", self.epoch + (b + 1) / len(starts),
-                                       chunk_loss / chunk_batches)
+                if b < batches:
+                    yield self._record("progress", self.epoch + b / batches, chunk_loss / chunk_batches)
                 chunk_loss, chunk_batches = 0.0, 0
                 chunk_started = time.perf_counter()
         self.epoch += 1
         self._snapshot(float(self.epoch))
-        event = self._record("epoch", float(self.epoch), epoch_loss / len(starts))
+        event = self._record("epoch", float(self.epoch), epoch_loss / batches)
         self.history.append(event)
         self.lr *= self.config.lr_decay
         yield event
+
+    def _steps_end(self, b, batches):
+        """Where the next run of batches from batch b ends: one batch, or with ``PerSampleSGD`` a
+        block of them, never past the next progress event or snapshot."""
+        if self._per_sample is None:
+            return b + 1
+        end = min(b + self._per_sample.block, batches, b - b % self.eval_every + self.eval_every)
+        if self.snapshot_every:
+            end = min(end, b - b % self.snapshot_every + self.snapshot_every)
+        return end
+
+    def _train_batches(self, b, end, order):
+        """Train batches b to end - 1 of this epoch; return the sum of their mean losses."""
+        size, X, Y = self.config.batch_size, self.x_train, self.Y_train
+        if self._per_sample is not None:        # batches of one sample: rows b to end - 1
+            if order is None:
+                return self._per_sample.train(X[b:end], Y[b:end], self.lr, cache_key=(b, end))
+            rows = order[b:end]
+            return self._per_sample.train(X[rows], Y[rows], self.lr)
+        start = b * size
+        if order is None:
+            rows = slice(start, start + size)
+        elif size == 1:
+            rows = slice(order[start], order[start] + 1)          # a view, not a copy
+        else:
+            rows = order[start:start + size]
+        return self._step(X[rows], Y[rows])
 
     def _step(self, X, Y):
         """One update on a batch: forward pass, backprop, optimizer step. Returns the batch loss."""
@@ -288,8 +318,9 @@ class Trainer:
         raise TrainingDiverged(self.error, self.lr)
 
 
-def saturated_share(outputs, margin=1e-4):
-    """Share of rows (samples) whose every output is within ``margin`` of 0 or 1."""
+def saturated_share(outputs, margin=1e-3):
+    """Share of rows (samples) whose every output is within ``margin`` of 0 or 1, where the
+    sigmoid's slope a(1 - a) is under ``margin``: the gradient through it has all but vanished."""
     near_edge = (outputs < margin) | (outputs > 1 - margin)
     return float(near_edge.all(axis=1).mean()) if len(outputs) else 0.0
 
