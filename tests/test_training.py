@@ -16,7 +16,8 @@ QUICK = mlp.TrainConfig(layers=(784, 32, 10), activation="relu", output="softmax
                         seed=4, train_size=3000)
 
 
-def test_seed_preset_makes_the_notebooks_updates(mnist):
+@pytest.mark.parametrize("fast", [True, False], ids=["PerSampleSGD", "general engine"])
+def test_seed_preset_makes_the_notebooks_updates(fast, mnist):
     """Our seed preset with lr 0.02 must make exactly the notebook's updates (lr 0.01, doubled gradient)."""
     x_raw, y_raw, _, _ = mlp.load_mnist(raw=True)
     notebook = NotebookNetwork([784, 16, 16, 10], seed=0)
@@ -27,7 +28,7 @@ def test_seed_preset_makes_the_notebooks_updates(mnist):
     notebook.train_epoch(x_raw[:n], y_raw[:n], lr=0.01)
     config = mlp.PRESETS["seed"].config.replace(epochs=1, train_size=n)
     x64 = x_raw[:n].reshape(n, 784) / 255                    # float64, exactly as the notebook saw it
-    mlp.Trainer(config, (x64, y_raw[:n].astype(int), mnist[2], mnist[3]), network=ours).run()
+    mlp.Trainer(config, (x64, y_raw[:n].astype(int), mnist[2], mnist[3]), network=ours, fast=fast).run()
     for W, nW in zip(ours.weights, notebook.weights):
         assert np.allclose(W, nW.T, rtol=0, atol=1e-10)
     for b, nb in zip(ours.biases, notebook.biases):
