@@ -136,6 +136,16 @@ def wait_for_app(page, timeout=30_000):
         state="attached", timeout=timeout)
 
 
+def wait_until_saved(page, timeout=60_000):
+    """Wait until the Train page's run is saved and the page has redrawn for a finished run (Start
+    enabled again). A click on another page before that redraw can lose the race to it: the page's
+    own st.rerun() then takes the user back to Train."""
+    from playwright.sync_api import expect
+    expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=timeout)
+    expect(button(page, "Start")).to_be_enabled(timeout=timeout)
+    wait_for_app(page)
+
+
 def button(page, name):
     """A button of the app's own page (not Streamlit's header, whose Stop button shares a name)."""
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)

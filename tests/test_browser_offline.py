@@ -5,7 +5,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from conftest import button, require_chromium, start_server, stop_server, wait_for_app
+from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
 
 GUARD = Path(__file__).parent / "netguard"
 
@@ -29,7 +29,7 @@ def test_every_page_works_with_the_network_off(browser, tmp_path):
                   "&loss=cross_entropy&optimizer=adam&lr=0.003&batch_size=16&init=he")
         wait_for_app(page)
         button(page, "Start").click()
-        expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=60_000)
+        wait_until_saved(page)
         for name, text in (("Hidden weights", "hidden units in the first layer"),
                            ("Evaluate", "Mistakes, most confident first"),
                            ("Draw", "Draw a digit in the black square"), ("Home", "multilayer perceptron")):

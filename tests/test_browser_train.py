@@ -3,7 +3,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import button, wait_for_app
+from conftest import button, wait_for_app, wait_until_saved
 
 LONG_RUN = "train?train_size=10000&epochs=60"       # the seed network on 10,000 images: ~0.4 s an epoch
 
@@ -100,7 +100,7 @@ def test_look_inside_a_short_run(page, streamlit_server, tmp_path):
               "&output=softmax&loss=cross_entropy&optimizer=adam&lr=0.003&batch_size=16&init=he")
     wait_for_app(page)
     button(page, "Start").click()
-    expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=60_000)
+    wait_until_saved(page)
 
     nav(page, "Hidden weights")
     wait_for_app(page)
