@@ -11,7 +11,8 @@ So hidden unit j of the first layer "looks at" the image ``W[0][:, j].reshape(28
 
 All weights and biases live in one flat vector, ``net.params``; ``net.weights[l]`` and ``net.biases[l]``
 are views into it (change them in place). An optimizer can then update every parameter with a single
-NumPy operation, which is what makes training one sample at a time fast.
+NumPy operation, which keeps training one sample at a time cheap (``mlp.per_sample`` goes further for
+the seed notebook's setup).
 """
 from __future__ import annotations
 
