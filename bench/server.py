@@ -1,4 +1,4 @@
-"""Start the app's server for a benchmark: `streamlit run app.py` on a free 127.0.0.1 port."""
+"""Start the app's server: `streamlit run app.py` on a free 127.0.0.1 port (for bench/ and the tests)."""
 import os
 import socket
 import subprocess
@@ -11,25 +11,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(cpus=None, **env):
-    """Returns (process, url) once the server answers its health check; its own runs folder.
+def start_server(runs_dir=None, log_dir=None, cpus=None, timeout=60, **env):
+    """Returns (process, url) once the server answers its health check.
 
-    ``cpus``: a set of CPU numbers to pin the server to (None: any).
+    runs_dir: its runs folder (default: a new temporary one). log_dir: where its output goes, as
+    server-PORT.log (default: nowhere). cpus: a set of CPU numbers to pin it to (default: any).
+    env: extra environment variables.
     """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MLP_RUNS_DIR": tempfile.mkdtemp(), **env}
+    env = {**os.environ, "MLP_RUNS_DIR": str(runs_dir or tempfile.mkdtemp()), **env}
+    log = open(Path(log_dir) / f"server-{port}.log", "w+") if log_dir else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+                            stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    url, deadline = f"http://127.0.0.1:{port}", time.time() + timeout
+    while True:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
                 return proc, url
         except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start")
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            output = ""
+            if log_dir:
+                log.seek(0)
+                output = ":\n" + log.read()
+            raise RuntimeError(f"the server did not start{output}")
+        time.sleep(0.3)

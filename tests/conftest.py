@@ -54,18 +54,13 @@ def wait_until(condition, timeout=30.0, interval=0.02):
 # ---- browser tests: a real server on 127.0.0.1 and Debian's Chromium ------------------------------
 import os  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import server as bench_server  # noqa: E402  (bench/server.py: the one way to start the app's server)
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require_chromium():
@@ -75,24 +70,7 @@ def require_chromium():
 
 def start_server(folder, runs_dir, **env):
     """`streamlit run app.py` on a free 127.0.0.1 port; returns (process, url). Its log is in folder."""
-    port = _free_port()
-    log = open(folder / f"server-{port}.log", "w+")
-    env = {**os.environ, "MLP_RUNS_DIR": str(runs_dir), "MLP_MAX_RUNNING": "2", **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.seek(0)
-            raise RuntimeError(f"the server did not start:\n{log.read()}")
-        time.sleep(0.3)
+    return bench_server.start_server(runs_dir, log_dir=folder, MLP_MAX_RUNNING="2", **env)
 
 
 def stop_server(proc, timeout=30):
