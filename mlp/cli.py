@@ -120,14 +120,9 @@ def train(args):
         print(f"error: {err}", file=sys.stderr)
         return 1
     if args.out:
-        final = trainer.history[-1]
-        snapshots, snapshot_epochs = thin_snapshots([s.params for s in trainer.snapshots],
-                                                     [s.epoch for s in trainer.snapshots], max_bytes=8 * 2**20)
-        trainer.network.save(args.out, config=config.to_dict(), test_accuracy=final.test_accuracy,
-                             dataset=str(args.data or "mnist"), name=Path(args.out).stem,
-                             history=[e.to_dict() for e in trainer.history],
-                             progress=[e.to_dict() for e in trainer.progress],
-                             snapshots=snapshots, snapshot_epochs=snapshot_epochs)
+        snapshots, snapshot_epochs = thin_snapshots(*trainer.snapshot_arrays(), max_bytes=8 * 2**20)
+        trainer.network.save(args.out, dataset=str(args.data or "mnist"), name=Path(args.out).stem,
+                             snapshots=snapshots, snapshot_epochs=snapshot_epochs, **trainer.results())
         print(f"saved {args.out}")
     return 0
 

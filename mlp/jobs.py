@@ -137,18 +137,10 @@ class Job:
         t = self.trainer
         if not t.samples_seen:
             return                           # nothing trained, nothing worth keeping
-        final = t.history[-1] if t.history else None
         meta = {"name": self.name, "status": self.status, "created": self.created, "finished": time.time(),
-                "config": self.config.to_dict(), "error": t.error or self.error,
-                "test_accuracy": final.test_accuracy if final else None,
-                "history": [e.to_dict() for e in t.history], "progress": [e.to_dict() for e in t.progress],
-                "dataset": "mnist"}
-        with t.lock:
-            snapshots = [s.params for s in t.snapshots]
-            epochs = [s.epoch for s in t.snapshots]
-            network = t.network.copy()
+                "error": t.error or self.error, "dataset": "mnist", **t.results()}
         try:
-            self.registry.store.save(self.id, network, meta, snapshots, epochs)
+            self.registry.store.save(self.id, t.copy_network(), meta, *t.snapshot_arrays())
             self.saved = True
         except OSError as err:
             self.error = f"The run finished but could not be saved: {err}"

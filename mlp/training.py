@@ -158,6 +158,25 @@ class Trainer:
         with self.lock:
             return self.network.params.copy()
 
+    def copy_network(self):
+        """A copy of the network, taken between two batches: safe while another thread trains."""
+        with self.lock:
+            return self.network.copy()
+
+    def snapshot_arrays(self):
+        """The snapshots so far as arrays: parameters (k, n_params) and their epochs (k,)."""
+        with self.lock:
+            snapshots = list(self.snapshots)
+        return np.stack([s.params for s in snapshots]), np.array([s.epoch for s in snapshots])
+
+    def results(self):
+        """What a saved run keeps besides its weights, as plain data: the config, the final test
+        accuracy (None before the first epoch ends), and every event."""
+        final = self.history[-1] if self.history else None
+        return {"config": self.config.to_dict(), "test_accuracy": final.test_accuracy if final else None,
+                "history": [e.to_dict() for e in self.history],
+                "progress": [e.to_dict() for e in self.progress]}
+
     # ---- running -------------------------------------------------------------------------------
     def run(self, until_epoch=None, callback=None):
         """Train until ``until_epoch`` epochs are complete (default: all of them), or until stopped.

@@ -6,7 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 import threadpoolctl
 
@@ -105,13 +104,9 @@ def chosen_model():
     job = registry().get(run_id)
     if job is not None and not job.saved:
         t = job.trainer
-        with t.lock:
-            network = t.network.copy()
-            snapshots = np.stack([s.params for s in t.snapshots])
-            epochs = np.array([s.epoch for s in t.snapshots])
-            meta = {"name": job.name, "config": job.config.to_dict(), "status": job.status,
-                    "history": [e.to_dict() for e in t.history]}
-        return network, meta, snapshots, epochs, True
+        meta = {"name": job.name, "config": job.config.to_dict(), "status": job.status,
+                "history": [e.to_dict() for e in t.history]}
+        return t.copy_network(), meta, *t.snapshot_arrays(), True
     path = model_file(run_id)
     if path is None:
         return None
