@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CHOICES, ConfigError
+from .config import CHOICES, FIELDS, ConfigError
 from .data import DataError, load_mnist
 from .io import load
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
@@ -71,9 +71,7 @@ def build_parser():
 
 def config_from_args(args):
     base = PRESETS[args.preset].config
-    names = ("layers", "activation", "output", "loss", "optimizer", "lr", "lr_decay", "batch_size", "epochs",
-             "init", "l2", "shuffle", "seed", "train_size")
-    return base.replace(**{k: getattr(args, k) for k in names if getattr(args, k) is not None})
+    return base.replace(**{k: getattr(args, k) for k in FIELDS if getattr(args, k) is not None})
 
 
 class ProgressBar:

@@ -101,6 +101,9 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+FIELDS = tuple(f.name for f in fields(TrainConfig))
+"""Every setting's name, in the dataclass's order (layers, activation, ..., train_size)."""
+
 CHOICES = {"activation": list(ACTIVATIONS), "output": list(OUTPUTS), "loss": list(LOSSES),
            "optimizer": list(OPTIMIZERS), "init": list(INITS)}
 """The allowed values of each categorical field."""

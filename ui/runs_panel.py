@@ -5,13 +5,11 @@ import datetime
 
 import streamlit as st
 
-from mlp.config import TrainConfig
+from mlp.config import FIELDS, TrainConfig
 from ui import state
 from ui.charts import compare_curves
 
 UPLOAD_HELP = "A model .npz saved by this app or by `python -m mlp train --out`."
-SETTINGS = ("layers", "activation", "output", "loss", "optimizer", "lr", "lr_decay", "batch_size",
-            "epochs", "init", "l2", "shuffle", "train_size", "seed")
 
 
 def _label(run):
@@ -84,10 +82,10 @@ def compare(runs):
     st.plotly_chart(compare_curves([(by_id[i].name, loaded[i].get("history") or []) for i in picked]),
                     key="compare_chart")
     defaults = TrainConfig().to_dict()
-    table = {"setting": list(SETTINGS) + ["test accuracy"]}
+    table = {"setting": list(FIELDS) + ["test accuracy"]}
     for i in picked:
         config = {**defaults, **(loaded[i].get("config") or {})}
-        values = ["-".join(map(str, config["layers"])) if k == "layers" else str(config[k]) for k in SETTINGS]
+        values = ["-".join(map(str, config["layers"])) if k == "layers" else str(config[k]) for k in FIELDS]
         accuracy = by_id[i].test_accuracy
         table[by_id[i].name] = values + [f"{accuracy:.2%}" if accuracy is not None else "–"]
     st.dataframe(table, hide_index=True, key="compare_table")
