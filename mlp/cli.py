@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .config import CHOICES, FIELDS, ConfigError
 from .data import DataError, load_mnist
+from .inspect import confusion_matrix, per_digit_accuracy
 from .io import load
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
 from .runs import thin_snapshots
@@ -129,13 +128,12 @@ def evaluate_model(args):
     network = load(args.path)
     _, _, x_test, y_test = load_mnist(args.data)
     loss, accuracy = evaluate(network, x_test, y_test)
-    predicted = network.predict(x_test)
+    counts = confusion_matrix(y_test, network.predict(x_test))
     print(f"{args.path}: {'-'.join(map(str, network.sizes))}, test accuracy {accuracy:.2%}, "
           f"test loss {loss:.4f}")
     print("digit  samples  accuracy")
-    for digit in range(10):
-        mine = y_test == digit
-        print(f"{digit:5d}  {int(mine.sum()):7d}  {float(np.mean(predicted[mine] == digit)):8.2%}")
+    for digit, (samples, share) in enumerate(zip(counts.sum(axis=1), per_digit_accuracy(counts))):
+        print(f"{digit:5d}  {int(samples):7d}  {float(share):8.2%}")
     return 0
 
 
