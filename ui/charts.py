@@ -100,20 +100,29 @@ def unit_grid(images, labels, limit, columns, selected=None, height_per_row=118)
     for i, label in enumerate(labels):
         fig.add_annotation(x=centres_x[i], y=centres_y[i] - TILE / 2 - 0.5, text=label, showarrow=False,
                            yanchor="bottom", font=dict(size=10, color="#c00" if i == selected else "#444"))
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     fig.update_layout(height=max(180, rows * height_per_row + 40), margin=dict(l=0, r=0, t=20, b=0),
                       clickmode="event+select", dragmode=False)
+    return _as_image(fig)
+
+
+def _signed_heatmap(z, title, limit=None, height=300, thickness=10):
+    """A heatmap on the diverging scale centred at zero, ±limit (default: the largest |z|)."""
+    limit = float(np.abs(z).max(initial=1e-12)) if limit is None else limit
+    fig = go.Figure(go.Heatmap(z=z, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+                               colorbar=dict(thickness=thickness)))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), title=title)
+    return fig
+
+
+def _as_image(fig):
+    """Square pixels, row 0 at the top, no axes: a figure that reads as a picture."""
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     return fig
 
 
 def weight_image(image, limit, title):
-    fig = go.Figure(go.Heatmap(z=image, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
-                               colorbar=dict(thickness=12)))
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(height=330, margin=dict(l=0, r=0, t=30, b=0), title=title)
-    return fig
+    return _as_image(_signed_heatmap(image, title, limit, height=330, thickness=12))
 
 
 def outgoing_bars(weights, names):
@@ -125,12 +134,9 @@ def outgoing_bars(weights, names):
 
 
 def matrix_heatmap(W, title):
-    limit = float(np.abs(W).max(initial=1e-12))
-    fig = go.Figure(go.Heatmap(z=W, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
-                               colorbar=dict(thickness=10)))
+    fig = _signed_heatmap(W, title)
     fig.update_yaxes(autorange="reversed", title="from unit")
     fig.update_xaxes(title="to unit")
-    fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title=title)
     return fig
 
 
@@ -192,10 +198,4 @@ def activation_bars(activations, highlighted):
 
 
 def pixel_map(contribution, digit):
-    limit = float(np.abs(contribution).max(initial=1e-12))
-    fig = go.Figure(go.Heatmap(z=contribution, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
-                               colorbar=dict(thickness=10)))
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(height=300, margin=dict(l=0, r=0, t=30, b=0), title=f"pixels for and against {digit}")
-    return fig
+    return _as_image(_signed_heatmap(contribution, f"pixels for and against {digit}"))
