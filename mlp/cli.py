@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .config import CHOICES, FIELDS, ConfigError
 from .data import DataError, load_mnist
-from .inspect import confusion_matrix, per_digit_accuracy
-from .io import load
+from .analysis import confusion_matrix, per_digit_accuracy
+from .io import load, save
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
 from .runs import thin_snapshots
 from .training import Trainer, TrainingDiverged, evaluate
@@ -118,7 +118,7 @@ def train(args):
         return 1
     if args.out:
         snapshots, snapshot_epochs = thin_snapshots(*trainer.snapshot_arrays(), max_bytes=8 * 2**20)
-        trainer.network.save(args.out, dataset=str(args.data or "mnist"), name=Path(args.out).stem,
+        save(trainer.network, args.out, dataset=str(args.data or "mnist"), name=Path(args.out).stem,
                              snapshots=snapshots, snapshot_epochs=snapshot_epochs, **trainer.results())
         print(f"saved {args.out}")
     return 0

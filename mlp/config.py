@@ -62,11 +62,10 @@ class TrainConfig:
             check_architecture(self.layers, self.activation, self.output, self.loss, self.init)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        if self.layers[0] != N_PIXELS or self.layers[-1] != N_DIGITS:
-            raise ConfigError(f"layers must start with {N_PIXELS} (pixels) and end with {N_DIGITS} "
-                              f"(digits), got {','.join(map(str, self.layers))}")
-        if len(self.layers) - 2 > MAX_HIDDEN_LAYERS or max(self.layers[1:-1], default=1) > MAX_UNITS:
-            raise ConfigError(f"at most {MAX_HIDDEN_LAYERS} hidden layers of at most {MAX_UNITS} units")
+        try:
+            check_layers(self.layers)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
@@ -93,12 +92,51 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
-        """Build from plain data (a saved file, a URL), ignoring keys that are not fields."""
+        """Build from plain data, ignoring keys that are not fields (types are not checked: for
+        data from outside, use ``config_from_plain``)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def replace(self, **changes):
         return replace(self, **changes)
+
+
+def check_layers(sizes):
+    """Raise ValueError unless ``sizes`` is a network this app trains (and so shows): 784 pixels in,
+    10 digits out, at most MAX_HIDDEN_LAYERS hidden layers of 1 to MAX_UNITS units each."""
+    sizes = list(sizes)
+    if len(sizes) < 2 or sizes[0] != N_PIXELS or sizes[-1] != N_DIGITS:
+        raise ValueError(f"layers must start with {N_PIXELS} (pixels) and end with {N_DIGITS} "
+                         f"(digits), got {'-'.join(map(str, sizes[:8]))}{'…' if len(sizes) > 8 else ''}")
+    hidden = sizes[1:-1]
+    if len(hidden) > MAX_HIDDEN_LAYERS or max(hidden, default=1) > MAX_UNITS or min(hidden, default=1) < 1:
+        got = f"{len(hidden)} hidden layer{'s' if len(hidden) != 1 else ''} of {min(hidden)} to {max(hidden)} units"
+        raise ValueError(f"this app takes at most {MAX_HIDDEN_LAYERS} hidden layers of at most {MAX_UNITS} "
+                         f"units (and at least one) each; got {got}")
+
+
+def config_from_plain(data):
+    """A validated TrainConfig from plain data read from outside (a file's JSON): every field's type
+    is checked before use (a bool is not a number, "0.1" is not a float). Keys that are not fields
+    are ignored; missing ones take the defaults. Raises ConfigError saying what is wrong."""
+    if not isinstance(data, dict):
+        raise ConfigError("the settings should be a table of names and values")
+    values = {}
+    for f in fields(TrainConfig):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        kind = _KINDS[f.name]
+        if kind == "layers":
+            ok = isinstance(value, (list, tuple)) and all(type(v) is int for v in value)
+        elif kind is float:
+            ok = type(value) in (int, float)
+        else:
+            ok = type(value) is kind
+        if not ok:
+            raise ConfigError(f"{f.name} should be {_KIND_NAMES[kind]}, got {str(value)[:40]!r}")
+        values[f.name] = value
+    return TrainConfig(**values).validate()
 
 
 FIELDS = tuple(f.name for f in fields(TrainConfig))
@@ -107,6 +145,12 @@ FIELDS = tuple(f.name for f in fields(TrainConfig))
 CHOICES = {"activation": list(ACTIVATIONS), "output": list(OUTPUTS), "loss": list(LOSSES),
            "optimizer": list(OPTIMIZERS), "init": list(INITS)}
 """The allowed values of each categorical field."""
+
+_KINDS = {f.name: {"tuple[int, ...]": "layers", "str": str, "float": float, "int": int, "bool": bool}[f.type]
+          for f in fields(TrainConfig)}
+"""Each field's kind, from the dataclass's annotations, for ``config_from_plain``."""
+_KIND_NAMES = {"layers": "a list of whole numbers", str: "a name", float: "a number", int: "a whole number",
+               bool: "true or false"}
 
 HELP = {
     "layers": "Units in each hidden layer, between the 784 pixels in and the 10 digits out.",

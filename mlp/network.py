@@ -167,15 +167,19 @@ class Network:
             loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2)
         return loss, [(dW.copy(), db.copy()) for dW, db in zip(ws.dW, ws.db)]
 
-    def input_gradient(self, X, output_grad):
+    def input_gradient(self, X, output_grad, before_squashing=False):
         """d(score)/dX for inputs X (n, 784), where ``output_grad`` (n, 10) is d(score)/d(outputs).
 
-        Backpropagation all the way to the pixels: it says how each pixel pushes the score.
+        Backpropagation all the way to the pixels: it says how each pixel pushes the score. With
+        ``before_squashing``, ``output_grad`` is taken against the output layer's weighted sums Z
+        (the logits of a softmax, the pre-activations of a sigmoid) instead of its activations: those
+        do not saturate, so a confident answer still has a readable gradient.
         """
         with np.errstate(over="ignore"):
             acts = self.forward_all(X)
-        delta = self.layer_activations[-1].backward(acts[-1], np.asarray(output_grad, self.dtype),
-                                                    out=np.empty_like(acts[-1]))
+        delta = np.array(output_grad, self.dtype)
+        if not before_squashing:
+            delta = self.layer_activations[-1].backward(acts[-1], delta, out=delta)
         for l in range(len(self.weights) - 1, 0, -1):
             grad = np.dot(delta, self.weights[l].T)
             delta = self.layer_activations[l - 1].backward(acts[l], grad, out=grad)
@@ -197,11 +201,6 @@ class Network:
                         dtype=self.dtype)
         clone.params[...] = self.params
         return clone
-
-    def save(self, path, **metadata):
-        """Write the network to ``path`` (.npz, no pickle), atomically. See ``mlp.io``."""
-        from .io import save
-        save(self, path, **metadata)
 
 
 def check_architecture(sizes, activation, output, loss, init):

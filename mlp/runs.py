@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import N_DIGITS, N_PIXELS
-from .io import load, read_meta, save
+from .config import check_layers
+from .io import SavedModel, load, read_meta, save, stale_temporary_files
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 MAX_NAME = 80
@@ -38,7 +38,11 @@ def clean_name(name, fallback="untitled run"):
 
 @dataclass(frozen=True)
 class RunInfo:
-    """What the runs list shows about a saved run, read from its metadata only."""
+    """What the runs list shows about a saved run, read from its metadata only.
+
+    A file that cannot be read is listed too, as ``damaged`` with the reason in ``problem``, so that
+    it can be seen and deleted; nothing else may be done with it.
+    """
 
     id: str
     name: str
@@ -48,21 +52,29 @@ class RunInfo:
     test_accuracy: float | None
     epochs_done: int
     sizes: tuple
+    problem: str | None = None
+
+    @property
+    def damaged(self):
+        return self.problem is not None
 
     @property
     def architecture(self):
-        return "-".join(map(str, self.sizes))
+        return "-".join(map(str, self.sizes)) if self.sizes else "?"
 
 
 class RunStore:
-    """The runs folder. Every method takes a run id and never a path."""
+    """The runs folder. Every method takes a run id and never a path.
+
+    Every file read here must hold a network this app could have trained (``check_layers``): a run
+    of 300 hidden layers is refused before its weights are read, so no page ever has to draw it.
+    """
 
     def __init__(self, root):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.glob(".*.tmp"):      # half-written files of a process that was killed
-            if time.time() - leftover.stat().st_mtime > 60:
-                leftover.unlink(missing_ok=True)
+        for leftover in stale_temporary_files(self.root):    # half-written files of a killed process
+            leftover.unlink(missing_ok=True)
 
     def path(self, run_id):
         if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
@@ -83,32 +95,41 @@ class RunStore:
              run_id=run_id, **meta)
         return self.info(run_id)
 
-    def load(self, run_id):
-        """(network, meta, snapshots, snapshot_epochs) of a saved run."""
-        return load(self.path(run_id), with_extras=True)
+    def load(self, run_id) -> SavedModel:
+        """A saved run, checked: network, metadata, snapshots. Raises ValueError if it is unusable."""
+        return load(self.path(run_id), with_extras=True, check_sizes=check_layers)
 
     def meta(self, run_id):
-        """A saved run's metadata (name, config, history...) without reading its weights."""
-        return read_meta(self.path(run_id))
+        """A saved run's checked metadata (name, config, history...) without reading its weights."""
+        return read_meta(self.path(run_id), check_sizes=check_layers)
 
     def info(self, run_id):
         """What the runs list shows, from the file's metadata alone (no weights are read)."""
         meta = self.meta(run_id)
         history = meta.get("history") or []
-        return RunInfo(run_id, meta.get("name", run_id), meta.get("status", "done"),
+        return RunInfo(run_id, clean_name(meta.get("name"), fallback=f"run {run_id}"), meta.get("status", "done"),
                        float(meta.get("created", 0)), meta.get("config") or {},
                        meta.get("test_accuracy"), len(history), tuple(meta["sizes"]))
 
     def list(self):
-        """Every run whose metadata reads, newest first. Files that fail are skipped."""
+        """Every run, newest first. A file that cannot be read is listed as damaged, with the reason."""
         runs = []
         for path in self.root.glob("*.npz"):
             if RUN_ID.fullmatch(path.stem):
                 try:
                     runs.append(self.info(path.stem))
-                except (ValueError, OSError):
-                    continue
+                except (ValueError, OSError) as err:
+                    runs.append(self.damaged(path.stem, err))
         return sorted(runs, key=lambda r: r.created, reverse=True)
+
+    def damaged(self, run_id, err):
+        """The listing of a run file that cannot be read."""
+        try:
+            created = self.path(run_id).stat().st_mtime
+        except OSError:
+            created = 0.0
+        reason = str(err) if isinstance(err, ValueError) else f"cannot be read ({err.strerror or err})"
+        return RunInfo(run_id, f"damaged file {run_id}", "damaged", created, {}, None, 0, (), reason)
 
     def unique_name(self, name, run_id=None):
         """``name`` cleaned, with " (2)", " (3)"... added if another run already has it."""
@@ -121,26 +142,29 @@ class RunStore:
         return candidate
 
     def rename(self, run_id, name):
-        network, meta, snapshots, epochs = self.load(run_id)
+        saved = self.load(run_id)
+        meta = {k: v for k, v in saved.meta.items() if k not in ARCHITECTURE_KEYS}
         meta["name"] = name
-        for key in ("format", "format_version", "sizes", "activation", "output", "loss", "init", "run_id"):
-            meta.pop(key, None)
-        return self.save(run_id, network, meta, snapshots, epochs)
+        return self.save(run_id, saved.network, meta, saved.snapshots, saved.snapshot_epochs)
 
     def delete(self, run_id):
         self.path(run_id).unlink(missing_ok=True)
 
     def import_bytes(self, content, filename):
-        """Store an uploaded model file as a new run. Raises ValueError (with a reason) if malformed."""
-        network, meta, snapshots, epochs = load(io.BytesIO(content), with_extras=True)
-        if network.sizes[0] != N_PIXELS or network.sizes[-1] != N_DIGITS:
-            raise ValueError(f"{filename}: the network takes {network.sizes[0]} inputs and gives "
-                             f"{network.sizes[-1]} outputs; MNIST needs {N_PIXELS} and {N_DIGITS}")
-        kept = {k: v for k, v in meta.items() if k in ("config", "history", "progress", "test_accuracy")}
-        name = meta.get("name") or Path(filename).stem
-        run_id = new_run_id()
-        return self.save(run_id, network, {**kept, "name": name, "status": "uploaded",
-                                           "created": time.time()}, snapshots, epochs)
+        """Store an uploaded model file as a new run; returns (RunInfo, notices) where notices name
+        the metadata fields that were dropped as malformed. Raises ValueError (with a reason) if the
+        file cannot be used at all, before reading more of it than its architecture allows."""
+        saved = load(io.BytesIO(content), with_extras=True, check_sizes=check_layers)
+        kept = {k: v for k, v in saved.meta.items() if k in ("config", "history", "progress", "test_accuracy")}
+        name = saved.meta.get("name") or Path(str(filename)).stem
+        info = self.save(new_run_id(), saved.network, {**kept, "name": name, "status": "uploaded",
+                                                       "created": time.time()},
+                         saved.snapshots, saved.snapshot_epochs)
+        return info, saved.notices
+
+
+ARCHITECTURE_KEYS = ("format", "format_version", "sizes", "activation", "output", "loss", "init", "run_id")
+"""Metadata keys that ``mlp.io.save`` writes itself from the network and the run id."""
 
 
 def thin_snapshots(snapshots, epochs, max_bytes=MAX_SNAPSHOT_BYTES):

@@ -82,3 +82,20 @@ def as_probabilities(outputs):
     """Network outputs as probabilities summing to 1 per row (sigmoid outputs are normalised)."""
     totals = outputs.sum(axis=1, keepdims=True)
     return outputs / np.maximum(totals, 1e-12)
+
+
+DEAD_SPREAD = 1e-6
+"""A unit whose output varies by less than this over a whole data set is dead: it tells the next
+layer nothing (a ReLU that never fires, or a unit saturated at one end for every image)."""
+
+
+def dead_units(network, X, batch=5_000):
+    """Per hidden layer, a boolean array (units,): True where the unit gives the same output (within
+    ``DEAD_SPREAD``) for every row of X (n, 784). Computed in batches, so memory stays small."""
+    low = [np.full(s, np.inf) for s in network.sizes[1:-1]]
+    high = [np.full(s, -np.inf) for s in network.sizes[1:-1]]
+    for start in range(0, len(X), batch):
+        for layer, acts in enumerate(network.hidden_activations(X[start:start + batch])):
+            np.minimum(low[layer], acts.min(axis=0), out=low[layer])
+            np.maximum(high[layer], acts.max(axis=0), out=high[layer])
+    return [h - l < DEAD_SPREAD for l, h in zip(low, high)]

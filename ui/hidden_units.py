@@ -1,18 +1,24 @@
-"""The Weights and Evaluate pages' sections. Arrays come from ``mlp.inspect``; figures from ``ui.charts``."""
+"""The Hidden weights page's sections: the unit grid with its replay, one unit in detail, dead units,
+and the deeper layers. Arrays come from ``mlp.analysis``; figures from ``ui.charts``."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
 import mlp
-from mlp import inspect
+from mlp import analysis
 from ui import charts, state
 
 UNITS_PER_PAGE = 64
 COLUMNS = 8
+MAX_MATRIX = 128
+"""Deeper weight matrices are drawn at most this many units a side (a 1024×1024 heatmap would take
+seconds to send and draw): the first 128 units of each layer, and the caption says so."""
+DEAD_CHECK_WORK = 2e10
+"""Multiply-adds allowed for finding dead units: all 60,000 training images for the presets' networks,
+fewer for the largest networks the app accepts (so the page stays fast); the caption gives the count."""
 
 
-# ---- weights ------------------------------------------------------------------------------------
 def _play_step(count):
     """While playing, each fragment run shows the next snapshot; at the last one it stops."""
     if st.session_state.get("playing"):
@@ -55,7 +61,7 @@ def _select_unit_from_click():
 
 def unit_grid(network, params):
     """Every first-layer unit's incoming weights, a page at a time; returns the chosen unit."""
-    W0, b0 = inspect.weights_at(params, network.sizes)[0], inspect.biases_at(params, network.sizes)[0]
+    W0, b0 = analysis.weights_at(params, network.sizes)[0], analysis.biases_at(params, network.sizes)[0]
     units = W0.shape[1]
     pages = -(-units // UNITS_PER_PAGE)
     cols = st.columns([2, 2, 3])
@@ -66,12 +72,12 @@ def unit_grid(network, params):
     start = page * UNITS_PER_PAGE
     shown = list(range(start, min(start + UNITS_PER_PAGE, units)))
     st.session_state["unit_offset"] = start
-    images = inspect.unit_images(W0[:, shown])
+    images = analysis.unit_images(W0[:, shown])
     if scale == "per unit":
-        images = images / inspect.colour_limit(images, per_unit=True)[:, None, None]
+        images = images / analysis.colour_limit(images, per_unit=True)[:, None, None]
         limit = 1.0
     else:
-        limit = inspect.colour_limit(inspect.unit_images(W0))
+        limit = analysis.colour_limit(analysis.unit_images(W0))
     st.session_state.setdefault("unit", 0)
     if st.session_state["unit"] >= units:
         st.session_state["unit"] = 0
@@ -87,11 +93,11 @@ def unit_grid(network, params):
 
 def unit_detail(network, params, unit):
     """One unit large: its weights, bias, outgoing weights and the training digits that excite it most."""
-    weights = inspect.weights_at(params, network.sizes)
-    biases = inspect.biases_at(params, network.sizes)
-    image = inspect.unit_images(weights[0][:, [unit]])[0]
+    weights = analysis.weights_at(params, network.sizes)
+    biases = analysis.biases_at(params, network.sizes)
+    image = analysis.unit_images(weights[0][:, [unit]])[0]
     left, right = st.columns([2, 3])
-    left.plotly_chart(charts.weight_image(image, inspect.colour_limit(image[None]),
+    left.plotly_chart(charts.weight_image(image, analysis.colour_limit(image[None]),
                                           f"unit {unit}: incoming weights (bias {biases[0][unit]:+.3f})"),
                       key="unit_image", config={"displaylogo": False})
     next_is_output = len(network.sizes) == 3
@@ -113,13 +119,13 @@ def _top_activating(incoming, bias, activation, k=12):
     unit of the same run is asked for again and again)."""
     unit = mlp.Network([784, 1, 10], activation=activation, dtype=incoming.dtype)
     unit.weights[0][:, 0], unit.biases[0][0] = incoming, bias
-    return inspect.top_activating(unit, state.dataset()[0], 0, k)
+    return analysis.top_activating(unit, state.dataset()[0], 0, k)
 
 
 def deeper_layers(network, params, initial):
     """Weight matrices of the deeper layers as heatmaps, and every layer's weights now against initially."""
-    now = inspect.weights_at(params, network.sizes)
-    start = inspect.weights_at(initial, network.sizes)
+    now = analysis.weights_at(params, network.sizes)
+    start = analysis.weights_at(initial, network.sizes)
     for l in range(1, len(now)):
         cols = st.columns(2)
         cols[0].plotly_chart(charts.matrix_heatmap(now[l], f"layer {l + 1} weights {now[l].shape}"),
@@ -130,76 +136,3 @@ def deeper_layers(network, params, initial):
                     config={"displaylogo": False})
 
 
-# ---- evaluation ---------------------------------------------------------------------------------
-@st.cache_data(max_entries=16, show_spinner=False)
-def _saved_outputs(path, modified):
-    return mlp.load(path).forward(state.dataset()[2])
-
-
-def test_outputs(run_id, network, live):
-    """The network's outputs on the 10,000 test images (cached for saved runs and shipped models)."""
-    path = None if live else state.model_file(run_id)
-    if path is None:
-        return network.forward(state.dataset()[2])
-    return _saved_outputs(str(path), path.stat().st_mtime)
-
-
-def _select_cell_from_click():
-    points = st.session_state["confusion"].selection.points
-    if points and "customdata" in points[0]:
-        true_digit, predicted = points[0]["customdata"]
-        st.session_state["filter_true"], st.session_state["filter_pred"] = int(true_digit), int(predicted)
-
-
-def overview(outputs, y_test):
-    predicted = outputs.argmax(axis=1)
-    counts = inspect.confusion_matrix(y_test, predicted)
-    accuracy = float(np.trace(counts) / counts.sum())
-    cols = st.columns(3)
-    cols[0].metric("Test accuracy", f"{accuracy:.2%}")
-    cols[1].metric("Mistakes", f"{int(counts.sum() - np.trace(counts)):,}")
-    cols[2].metric("Test images", f"{int(counts.sum()):,}")
-    left, right = st.columns([3, 2])
-    left.plotly_chart(charts.confusion_heatmap(counts), key="confusion", on_select=_select_cell_from_click,
-                      selection_mode="points", config={"displaylogo": False})
-    left.caption("Click a cell to see its digits below.")
-    right.plotly_chart(charts.digit_accuracy_bars(inspect.per_digit_accuracy(counts)), key="per_digit",
-                       config={"displaylogo": False})
-    return counts
-
-
-def gallery(outputs, x_test, y_test, per_page=24):
-    st.subheader("Mistakes, most confident first")
-    digits = [None, *range(10)]
-    cols = st.columns(3)
-    true_digit = cols[0].selectbox("True digit", digits, key="filter_true", format_func=lambda d: "any" if d is None else str(d))
-    predicted = cols[1].selectbox("Predicted digit", digits, key="filter_pred",
-                                  format_func=lambda d: "any" if d is None else str(d))
-    probabilities = inspect.as_probabilities(outputs)
-    wrong = inspect.mistakes(probabilities, y_test, true_digit, predicted)
-    pages = max(1, -(-len(wrong) // per_page))
-    page = cols[2].number_input(f"Page (of {pages})", 1, pages, key="gallery_page") - 1
-    if not len(wrong):
-        st.info("No mistakes with these filters.")
-        return []
-    shown = wrong[page * per_page:(page + 1) * per_page]
-    st.image([mistake_card(x_test[i], probabilities[i], int(y_test[i])) for i in shown], width=150,
-             caption=[f"true {y_test[i]}, predicted {probabilities[i].argmax()} "
-                      f"({probabilities[i].max():.0%})" for i in shown])
-    st.caption("Each card: the test image, and the network's probability for every digit 0-9 "
-               "(green: the true digit, red: its guess).")
-    return shown
-
-
-def mistake_card(x, probabilities, true_digit, scale=3, bar_width=6, height=84):
-    """One test digit and its ten probability bars, drawn as a single small RGB image."""
-    digit = np.kron(x.reshape(28, 28), np.ones((scale, scale)))
-    card = np.full((height, 28 * scale + 8 + 10 * bar_width, 3), 255, np.uint8)
-    card[:, :28 * scale] = (np.clip(digit, 0, 1) * 255).astype(np.uint8)[..., None]
-    guess = int(probabilities.argmax())
-    for d, p in enumerate(probabilities):
-        colour = (44, 160, 44) if d == true_digit else (214, 39, 40) if d == guess else (170, 170, 170)
-        left = 28 * scale + 8 + d * bar_width
-        top = height - max(1, int(round(p * (height - 2))))
-        card[top:, left:left + bar_width - 1] = colour
-    return card

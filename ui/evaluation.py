@@ -1,0 +1,83 @@
+"""The Evaluate page's sections: accuracy, the confusion matrix and the gallery of mistakes."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import mlp
+from mlp import analysis
+from ui import charts, state
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _saved_outputs(path, modified):
+    return mlp.load(path).forward(state.dataset()[2])
+
+
+def test_outputs(run_id, network, live):
+    """The network's outputs on the 10,000 test images (cached for saved runs and shipped models)."""
+    path = None if live else state.model_file(run_id)
+    if path is None:
+        return network.forward(state.dataset()[2])
+    return _saved_outputs(str(path), path.stat().st_mtime)
+
+
+def _select_cell_from_click():
+    points = st.session_state["confusion"].selection.points
+    if points and "customdata" in points[0]:
+        true_digit, predicted = points[0]["customdata"]
+        st.session_state["filter_true"], st.session_state["filter_pred"] = int(true_digit), int(predicted)
+
+
+def overview(outputs, y_test):
+    predicted = outputs.argmax(axis=1)
+    counts = analysis.confusion_matrix(y_test, predicted)
+    accuracy = float(np.trace(counts) / counts.sum())
+    cols = st.columns(3)
+    cols[0].metric("Test accuracy", f"{accuracy:.2%}")
+    cols[1].metric("Mistakes", f"{int(counts.sum() - np.trace(counts)):,}")
+    cols[2].metric("Test images", f"{int(counts.sum()):,}")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.confusion_heatmap(counts), key="confusion", on_select=_select_cell_from_click,
+                      selection_mode="points", config={"displaylogo": False})
+    left.caption("Click a cell to see its digits below.")
+    right.plotly_chart(charts.digit_accuracy_bars(analysis.per_digit_accuracy(counts)), key="per_digit",
+                       config={"displaylogo": False})
+    return counts
+
+
+def gallery(outputs, x_test, y_test, per_page=24):
+    st.subheader("Mistakes, most confident first")
+    digits = [None, *range(10)]
+    cols = st.columns(3)
+    true_digit = cols[0].selectbox("True digit", digits, key="filter_true", format_func=lambda d: "any" if d is None else str(d))
+    predicted = cols[1].selectbox("Predicted digit", digits, key="filter_pred",
+                                  format_func=lambda d: "any" if d is None else str(d))
+    probabilities = analysis.as_probabilities(outputs)
+    wrong = analysis.mistakes(probabilities, y_test, true_digit, predicted)
+    pages = max(1, -(-len(wrong) // per_page))
+    page = cols[2].number_input(f"Page (of {pages})", 1, pages, key="gallery_page") - 1
+    if not len(wrong):
+        st.info("No mistakes with these filters.")
+        return []
+    shown = wrong[page * per_page:(page + 1) * per_page]
+    st.image([mistake_card(x_test[i], probabilities[i], int(y_test[i])) for i in shown], width=150,
+             caption=[f"true {y_test[i]}, predicted {probabilities[i].argmax()} "
+                      f"({probabilities[i].max():.0%})" for i in shown])
+    st.caption("Each card: the test image, and the network's probability for every digit 0-9 "
+               "(green: the true digit, red: its guess).")
+    return shown
+
+
+def mistake_card(x, probabilities, true_digit, scale=3, bar_width=6, height=84):
+    """One test digit and its ten probability bars, drawn as a single small RGB image."""
+    digit = np.kron(x.reshape(28, 28), np.ones((scale, scale)))
+    card = np.full((height, 28 * scale + 8 + 10 * bar_width, 3), 255, np.uint8)
+    card[:, :28 * scale] = (np.clip(digit, 0, 1) * 255).astype(np.uint8)[..., None]
+    guess = int(probabilities.argmax())
+    for d, p in enumerate(probabilities):
+        colour = (44, 160, 44) if d == true_digit else (214, 39, 40) if d == guess else (170, 170, 170)
+        left = 28 * scale + 8 + d * bar_width
+        top = height - max(1, int(round(p * (height - 2))))
+        card[top:, left:left + bar_width - 1] = colour
+    return card
