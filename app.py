@@ -3,7 +3,8 @@ import streamlit as st
 
 import ui
 
-st.set_page_config(page_title="MLP from scratch", page_icon=":material/neurology:", layout="wide")
+# An emoji favicon is drawn by the browser itself; a ":material/...:" one would be fetched from a font server.
+st.set_page_config(page_title="MLP from scratch", page_icon="🧠", layout="wide")
 
 pages = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -28,7 +28,7 @@ import mlp  # noqa: E402
 from mlp.jobs import Registry  # noqa: E402
 from mlp.runs import RunStore  # noqa: E402
 from server import start_server  # noqa: E402
-from mlp import inspect  # noqa: E402
+from mlp import analysis  # noqa: E402
 from ui import charts  # noqa: E402
 from ui.charts import learning_curves  # noqa: E402
 
@@ -74,12 +74,12 @@ def inside_pages(rounds):
     grid, confusion = [], []
     for _ in range(rounds):
         started = time.perf_counter()
-        images = inspect.unit_images(network.weights[0])
+        images = analysis.unit_images(network.weights[0])
         labels = [f"{j} · b {b:+.2f}" for j, b in enumerate(network.biases[0])]
-        plotly.io.to_json(charts.unit_grid(images, labels, inspect.colour_limit(images), 8), validate=False)
+        plotly.io.to_json(charts.unit_grid(images, labels, analysis.colour_limit(images), 8), validate=False)
         grid.append(time.perf_counter() - started)
         started = time.perf_counter()
-        counts = inspect.confusion_matrix(y_test, network.predict(x_test))
+        counts = analysis.confusion_matrix(y_test, network.predict(x_test))
         plotly.io.to_json(charts.confusion_heatmap(counts), validate=False)
         confusion.append(time.perf_counter() - started)
     return grid, confusion
@@ -96,16 +96,16 @@ def drawing_reads(rounds):
     for _ in range(rounds):
         started = time.perf_counter()
         inputs = [canvas_to_mnist(image), plain_resize(image)]
-        probabilities = [inspect.as_probabilities(network.forward(x[None]))[0] for x in inputs]
+        probabilities = [analysis.as_probabilities(network.forward(x[None]))[0] for x in inputs]
         digit = int(probabilities[0].argmax())
         hidden = network.hidden_activations(inputs[0][None])[0][0]
         top = np.argsort(-hidden)[:8]
         onehot = np.eye(10, dtype=np.float32)[[digit]]
         contribution = network.input_gradient(inputs[0][None], onehot)[0] * inputs[0]
-        images = inspect.unit_images(network.weights[0][:, top])
+        images = analysis.unit_images(network.weights[0][:, top])
         for figure in (charts.probability_bars(probabilities[0], None, digit, labels=True),
                        charts.activation_bars(hidden, top),
-                       charts.unit_grid(images, [str(j) for j in top], inspect.colour_limit(images), 8),
+                       charts.unit_grid(images, [str(j) for j in top], analysis.colour_limit(images), 8),
                        charts.pixel_map(contribution.reshape(28, 28), digit)):
             plotly.io.to_json(figure, validate=False)
         times.append(time.perf_counter() - started)

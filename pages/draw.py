@@ -7,7 +7,7 @@ from ui import draw, picker
 ui.ensure_navigation()
 
 st.title("Draw a digit")
-network = picker.run_picker(default="model:wide")[0]
+network = picker.run_picker(default="model:wide").network
 left, right = st.columns([2, 3], gap="large")
 with left:
     image = draw.canvas()
@@ -15,4 +15,4 @@ with right:
     reading = draw.read(network, image)
 if reading is not None:
     st.divider()
-    draw.inside(network, *reading)
+    draw.explain(network, *reading)

@@ -27,9 +27,21 @@ def registry():
 
 def wait_for_job(at, timeout=120):
     """Join the session's background job, then rerun the page so it shows the outcome."""
-    job = registry().get(at.session_state["job_id"])
+    job = registry().get(at.session_state["current_run"])
     assert job.join(timeout), "the job did not finish in time"
     at.run()
     return job
 
 
+
+
+def plain(markdown):
+    """Text as a reader sees it: Markdown's backslash escapes removed (user text is escaped)."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def shown(*element_lists):
+    """Everything the given elements (at.warning, at.error, at.markdown...) show, as plain text."""
+    return " ".join(plain(element.value) for elements in element_lists for element in elements)

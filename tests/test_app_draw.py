@@ -5,7 +5,9 @@ import io
 import numpy as np
 from PIL import Image
 
-from apptest_helpers import open_page
+import mlp
+
+from apptest_helpers import open_page, plain
 
 DRAW = "pages/draw.py"
 
@@ -31,8 +33,8 @@ def canvas_with(box):
 
 def test_before_any_training_the_page_uses_a_shipped_model_and_asks_for_a_drawing(runs_dir):
     at = open_page(DRAW)
-    assert at.selectbox(key="page_run").value == "model:wide"
-    assert any("Draw a digit in the black square" in i.value for i in at.info)
+    assert at.selectbox(key="run_picker").value == "model:wide"
+    assert any("Draw a digit in the black square" in plain(i.value) for i in at.info)
     assert not at.get("plotly_chart")
 
 
@@ -41,7 +43,7 @@ def test_an_injected_drawing_is_read_with_probabilities_and_preview(runs_dir):
     at.session_state["canvas_0"] = drawing(canvas_with((40, 240, 130, 150)))     # a "1"
     at.run()
     assert not at.exception
-    headline = [m.value for m in at.markdown if m.value.startswith("### The network reads")]
+    headline = [plain(m.value) for m in at.markdown if plain(m.value).startswith("### The network reads")]
     assert headline and headline[0].startswith("### The network reads **1**")
     keys = {chart.proto.id for chart in at.get("plotly_chart")}
     assert len(at.get("plotly_chart")) >= 4 and keys
@@ -49,15 +51,57 @@ def test_an_injected_drawing_is_read_with_probabilities_and_preview(runs_dir):
     assert len(previews) == 2 and "MNIST recipe: reads 1" in previews[0].proto.imgs[0].caption
     assert any("plain resize: reads" in p.proto.imgs[0].caption for p in previews)
     at.selectbox(key="explain_digit").set_value(7).run()
-    assert any("raise the output for 7" in c.value for c in at.caption)
+    assert any("digit 7's score before squashing" in plain(c.value) for c in at.caption)
 
 
-def test_a_stray_dot_gets_a_low_confidence_answer_not_an_error(runs_dir):
+def test_a_stray_dot_gets_an_i_dont_know_not_an_error(runs_dir):
     at = open_page(DRAW)
     at.session_state["canvas_0"] = drawing(canvas_with((130, 140, 130, 140)))
     at.run()
     assert not at.exception
-    assert any("Low confidence" in w.value and "dot" in w.value for w in at.warning)
+    assert any(plain(m.value).startswith("### I don't know · best guess") for m in at.markdown)
+    assert any("Not sure" in plain(w.value) and "dot" in plain(w.value) for w in at.warning)
+    assert not any(plain(m.value).startswith("### The network reads") for m in at.markdown)
+
+
+def test_the_i_dont_know_threshold_is_a_control(runs_dir):
+    at = open_page(DRAW)
+    at.session_state["canvas_0"] = drawing(canvas_with((40, 240, 130, 150)))     # a clear "1"
+    at.run()
+    assert any(plain(m.value).startswith("### The network reads **1**") for m in at.markdown)
+    at.slider(key="unsure_below").set_value(100).run()                            # demand certainty
+    heading = [plain(m.value) for m in at.markdown if m.value.startswith("###")]
+    assert heading[0].startswith("### I don't know · best guess **1**")
+    assert any("under the 100% asked for" in plain(w.value) for w in at.warning)
+
+
+def test_the_pixel_map_explains_the_score_before_squashing(runs_dir):
+    """A confident answer saturates the probability (its gradient is ~0: the colour scale read "30n");
+    the logit's gradient × input stays readable, and is what the page draws."""
+    from ui import draw, state
+
+    network = state._shipped(str(state.shipped_models()["model:wide"]), 0).network
+    x = mlp.canvas_to_mnist(canvas_with((40, 240, 130, 150)))
+    assert network.forward(x[None])[0, 1] > 0.99
+    squashed = np.zeros((1, 10), np.float32)
+    squashed[0, 1] = 1
+    probability_map = network.input_gradient(x[None], squashed)[0] * x
+    score_map = draw.pixel_contributions(network, x, 1)
+    assert np.abs(score_map).max() > 100 * np.abs(probability_map).max()
+    # ...and it is the gradient of the logit: central differences on inked pixels, in float64
+    net64 = mlp.Network(network.sizes, network.activation, network.output, network.loss_name, dtype=np.float64)
+    net64.params[...] = network.params
+    x64 = x.astype(np.float64)
+
+    def logit(v):
+        return (net64.forward_all(v[None])[-2] @ net64.weights[-1] + net64.biases[-1])[0, 1]
+
+    gradient = net64.input_gradient(x64[None], squashed.astype(np.float64), before_squashing=True)[0]
+    for i in np.flatnonzero(x > 0.5)[:8]:
+        step = np.zeros(784)
+        step[i] = 1e-6
+        numeric = (logit(x64 + step) - logit(x64 - step)) / 2e-6
+        assert abs(numeric - gradient[i]) < 1e-5 * max(1.0, abs(numeric)), (i, numeric, gradient[i])
 
 
 def test_a_cleared_canvas_asks_again(runs_dir):
@@ -66,8 +110,8 @@ def test_a_cleared_canvas_asks_again(runs_dir):
     at.run()
     at.button(key="clear").click().run()
     assert at.session_state["canvas_gen"] == 1
-    assert any("Draw a digit in the black square" in i.value for i in at.info)
+    assert any("Draw a digit in the black square" in plain(i.value) for i in at.info)
     empty = canvas_with((0, 0, 0, 0))
     at.session_state["canvas_1"] = drawing(empty, objects=0)                   # reset with the bin button
     at.run()
-    assert any("Draw a digit in the black square" in i.value for i in at.info)
+    assert any("Draw a digit in the black square" in plain(i.value) for i in at.info)

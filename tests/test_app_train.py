@@ -6,7 +6,7 @@ from unittest import mock
 import numpy as np
 
 import mlp
-from apptest_helpers import open_page, registry, wait_for_job, wait_until
+from apptest_helpers import open_page, registry, wait_for_job, wait_until, plain
 
 TRAIN = "pages/train.py"
 SMALL = {"train_size": 1000, "epochs": 2}
@@ -59,15 +59,15 @@ def test_a_shared_link_opens_with_its_settings_and_explains_bad_values(runs_dir)
     assert at.slider(key="n_hidden").value == 1 and at.number_input(key="units_0").value == 64
     assert at.selectbox(key="activation").value == "tanh" and at.select_slider(key="lr").value == 0.1
     assert at.slider(key="epochs").value == 3
-    assert any("batch_size='lots' ignored" in w.value for w in at.warning)
+    assert any("batch_size='lots' ignored" in plain(w.value) for w in at.warning)
 
 
 def test_unusual_settings_are_explained_and_impossible_ones_prevented(runs_dir):
     at = open_page(TRAIN)
     at.selectbox(key="loss").set_value("cross_entropy").run()
-    assert any("softmax is its usual partner" in w.value for w in at.warning)
+    assert any("softmax is its usual partner" in plain(w.value) for w in at.warning)
     set_small_run(at, train_size=10, batch_size=64)
-    assert any("cannot train" in e.value and "batch size" in e.value for e in at.error)
+    assert any("cannot train" in plain(e.value) and "batch size" in plain(e.value) for e in at.error)
     assert at.button(key="start").disabled
 
 
@@ -81,13 +81,13 @@ def test_a_short_run_trains_live_fills_history_and_is_saved(runs_dir):
     assert job.status == "done" and len(job.trainer.history) == 2
     assert job.config.train_size == 1000 and job.config.optimizer == "adam"
     assert at.query_params["run"] == job.id
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {m.label: plain(m.value) for m in at.metric}
     assert metrics["Epoch"] == "2.00" and float(metrics["Test accuracy"].rstrip("%")) > 50
     curves = next(f for f in figures(at) if f["data"][0]["name"] == "test accuracy")
     assert len(curves["data"][0]["x"]) == len(job.trainer.progress)
     saved = mlp.runs.RunStore(runs_dir).list()
     assert [r.id for r in saved] == [job.id] and saved[0].epochs_done == 2
-    assert at.session_state["chosen_run"] == job.id
+    assert at.session_state["current_run"] == job.id
     assert any(job.name in str(df.value) for df in at.dataframe)
 
 
@@ -95,7 +95,7 @@ def test_the_seed_preset_shows_the_notebooks_figures_beside_ours(runs_dir):
     at = open_page(TRAIN)
     at.select_slider(key="train_size").set_value(1000).run()
     at.button(key="step").click().run()                       # one epoch, then it waits
-    job = registry().get(at.session_state["job_id"])
+    job = registry().get(at.session_state["current_run"])
     assert wait_until(lambda: job.status == "paused", timeout=60)
     assert job.trainer.epoch == 1
     at.run()
@@ -109,7 +109,7 @@ def test_pause_resume_step_and_stop_buttons_drive_the_run(runs_dir):
     at = open_page(TRAIN)
     set_small_run(at, epochs=50, train_size=1000)
     at.button(key="start").click().run()
-    job = registry().get(at.session_state["job_id"])
+    job = registry().get(at.session_state["current_run"])
     at.button(key="pause").click().run()
     assert job.status == "paused" and at.button(key="resume")
     seen = job.trainer.samples_seen
@@ -127,7 +127,7 @@ def test_changing_the_learning_rate_while_training_reaches_the_run(runs_dir):
     at = open_page(TRAIN)
     set_small_run(at, epochs=50)
     at.button(key="start").click().run()
-    job = registry().get(at.session_state["job_id"])
+    job = registry().get(at.session_state["current_run"])
     assert not at.select_slider(key="lr").disabled and at.selectbox(key="optimizer").disabled
     at.select_slider(key="lr").set_value(0.005).run()
     assert job.trainer.lr == 0.005
@@ -141,7 +141,7 @@ def test_divergence_stops_with_an_explanation_and_a_clean_chart(runs_dir):
     at.button(key="start").click().run()
     job = wait_for_job(at)
     assert job.status == "diverged"
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(plain(e.value) for e in at.error)
     assert "diverged" in errors and "learning rate 1 is too large" in errors and "try 0.1" in errors
     for figure in figures(at):
         for trace in figure["data"]:
@@ -156,12 +156,12 @@ class FakeUpload(io.BytesIO):
 
 def test_bad_uploads_are_refused_and_good_ones_become_runs(runs_dir, tmp_path):
     good = tmp_path / "good.npz"
-    mlp.Network([784, 8, 10]).save(good)
+    mlp.save(mlp.Network([784, 8, 10]), good)
     for content, name, expected in ((b"certainly not a model", "bad.npz", "refused"),
                                     (good.read_bytes(), "good.npz", "Added")):
         with mock.patch("streamlit.file_uploader", return_value=FakeUpload(content, name)):
             at = open_page(TRAIN)
-        shown = " ".join(m.value for m in (*at.error, *at.success))
+        shown = " ".join(plain(m.value) for m in (*at.error, *at.success))
         assert expected in shown, shown
     runs = mlp.runs.RunStore(runs_dir).list()
     assert [r.name for r in runs] == ["good"] and runs[0].status == "uploaded"
@@ -174,9 +174,9 @@ def test_saved_runs_can_be_chosen_renamed_compared_and_deleted(runs_dir):
                    {"name": name, "test_accuracy": acc, "history": [
                        {"epoch": 1.0, "test_accuracy": acc - 0.1}, {"epoch": 2.0, "test_accuracy": acc}]})
     at = open_page(TRAIN)
-    picked = at.selectbox(key="picked_run").value
-    at.button(key="choose_run").click().run()
-    assert at.session_state["chosen_run"] == picked
+    picked = at.selectbox(key="manage_picker").value
+    at.button(key="open_run").click().run()
+    assert at.session_state["current_run"] == picked
     at.text_input(key=f"rename_{picked}").set_value("renamed ../../etc").run()
     at.button(key="rename_run").click().run()
     assert store.info(picked).name == "renamed ../../etc" and store.path(picked).exists()
@@ -197,11 +197,11 @@ def test_runs_queue_when_the_server_is_busy(runs_dir, monkeypatch):
     for at in (first, second):
         set_small_run(at, epochs=50)
         at.button(key="start").click().run()
-    waiting = registry().get(second.session_state["job_id"])
+    waiting = registry().get(second.session_state["current_run"])
     assert waiting.status == "queued"
-    assert any("Waiting for a free training slot" in w.value and "number 1 in the queue" in w.value
+    assert any("Waiting for a free training slot" in plain(w.value) and "number 1 in the queue" in plain(w.value)
                for w in second.warning)
-    registry().get(first.session_state["job_id"]).stop()
+    registry().get(first.session_state["current_run"]).stop()
     assert wait_until(lambda: waiting.status != "queued", timeout=10)
     assert waiting.status in ("running", "done")
     state._registry(str(runs_dir), 1).stop_all()

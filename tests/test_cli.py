@@ -48,7 +48,7 @@ def test_any_architecture_and_options(tmp_path):
 
 def test_evaluate_prints_accuracy_and_a_per_digit_table(tmp_path):
     net = mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier")
-    net.save(tmp_path / "m.npz")
+    mlp.save(net, tmp_path / "m.npz")
     result = run_cli("evaluate", str(tmp_path / "m.npz"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

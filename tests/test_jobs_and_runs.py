@@ -20,7 +20,8 @@ def registry(small_mnist, tmp_path):
 def test_a_job_trains_in_its_thread_and_is_saved_with_its_history(registry):
     job = registry.submit(QUICK, name="my run")
     assert job.join(60) and job.status == "done" and job.saved
-    network, meta, snapshots, epochs = registry.store.load(job.id)
+    saved = registry.store.load(job.id)
+    network, meta, snapshots, epochs = saved.network, saved.meta, saved.snapshots, saved.snapshot_epochs
     assert np.array_equal(network.params, job.trainer.network.params)
     assert meta["name"] == "my run" and meta["status"] == "done" and len(meta["history"]) == 2
     assert meta["config"] == QUICK.to_dict() and meta["test_accuracy"] == job.trainer.history[-1].test_accuracy
@@ -88,16 +89,22 @@ def test_only_run_ids_become_paths(tmp_path):
         assert not store.exists(bad)
 
 
-def test_unreadable_files_in_the_runs_folder_are_skipped(tmp_path):
+def test_unreadable_files_in_the_runs_folder_are_listed_as_damaged(tmp_path):
     store = RunStore(tmp_path)
-    store.save(new_run_id(), mlp.Network([784, 4, 10]), {"name": "ok"})
-    (tmp_path / f"{new_run_id()}.npz").write_bytes(b"torn")
+    store.save(new_run_id(), mlp.Network([784, 4, 10]), {"name": "ok", "created": 1.0})
+    torn = new_run_id()
+    (tmp_path / f"{torn}.npz").write_bytes(b"torn")
+    (tmp_path / "notes.npz").write_bytes(b"not a run id: never listed")
+    runs = store.list()
+    assert [(r.name, r.damaged) for r in runs] == [(f"damaged file {torn}", True), ("ok", False)]
+    assert "not a readable .npz" in runs[0].problem and runs[0].status == "damaged"
+    store.delete(torn)
     assert [r.name for r in store.list()] == ["ok"]
 
 
 def test_uploads_must_be_mnist_shaped(tmp_path):
     store = RunStore(tmp_path / "runs")
-    mlp.Network([100, 4, 10]).save(tmp_path / "small.npz")
+    mlp.save(mlp.Network([100, 4, 10]), tmp_path / "small.npz")
     with pytest.raises(ValueError, match="784"):
         store.import_bytes((tmp_path / "small.npz").read_bytes(), "small.npz")
     assert store.list() == []
@@ -119,7 +126,7 @@ def test_shutdown_saves_unfinished_runs_marked_interrupted(small_mnist, tmp_path
     reg.shutdown()
     assert running.status == "interrupted" and waiting.status == "stopped"
     assert [(r.id, r.status) for r in reg.store.list()] == [(running.id, "interrupted")]
-    assert np.array_equal(reg.store.load(running.id)[0].params, running.trainer.network.params)
+    assert np.array_equal(reg.store.load(running.id).network.params, running.trainer.network.params)
 
 
 def test_a_paused_run_nobody_watches_is_stopped_and_saved(small_mnist, tmp_path):

@@ -140,11 +140,17 @@ def matrix_heatmap(W, title):
     return fig
 
 
-def histograms(now, initial, title):
+def histograms(now, initial, title, bins=50):
+    """Two weight histograms on shared bins, counted here: the figure carries 2 × 50 bars, not the
+    weights themselves (a million for the largest layers)."""
+    low = float(min(now.min(initial=0.0), initial.min(initial=0.0)))
+    high = float(max(now.max(initial=0.0), initial.max(initial=0.0)))
+    edges = np.linspace(low, high if high > low else low + 1e-6, bins + 1)
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     fig = go.Figure()
-    fig.add_histogram(x=initial.ravel(), name="at initialisation", opacity=0.55, nbinsx=50,
-                      marker_color="#7f7f7f")
-    fig.add_histogram(x=now.ravel(), name="now", opacity=0.55, nbinsx=50, marker_color="#d62728")
+    for values, name, colour in ((initial, "at initialisation", "#7f7f7f"), (now, "now", "#d62728")):
+        fig.add_bar(x=centres, y=np.histogram(values, edges)[0], width=width, name=name, opacity=0.55,
+                    marker_color=colour)
     fig.update_layout(barmode="overlay", height=260, margin=dict(l=0, r=0, t=30, b=0), title=title,
                       legend=dict(x=1, xanchor="right", y=1, bgcolor="rgba(255,255,255,0.6)"))
     return fig

@@ -1,26 +1,65 @@
 """The Train page's controls: one widget per ``TrainConfig`` field, keyed by the field's name."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import streamlit as st
 
 import mlp
-from mlp.config import HELP, MAX_HIDDEN_LAYERS, MAX_UNITS, ConfigError, advice, from_query, to_query
+from mlp.config import (HELP, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_UNITS, ConfigError, advice, from_query,
+                        to_query)
+from ui import state
+from ui.live import set_live_lr
+from ui.markdown import escape
 
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02,
               0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0]
 BATCH_OPTIONS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
-L2_OPTIONS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1]
+L2_OPTIONS = [0.0, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 TRAIN_SIZES = [1, 10, 100, 300, 1000, 3000, 10_000, 20_000, 30_000, 60_000]
-MAX_EPOCHS_SLIDER = 100
 PERSIST = {"persist_state": "session"}
 
 
-def nearest(options, value):
-    return min(options, key=lambda option: abs(option - value))
+@dataclass(frozen=True)
+class Steps:
+    """The values a control can show: a list of options (a select slider), or low..high by step."""
+
+    options: tuple = ()
+    low: float = 0
+    high: float = 0
+    step: float = 1
+
+    @property
+    def bounds(self):
+        return (self.options[0], self.options[-1]) if self.options else (self.low, self.high)
+
+    def fit(self, value):
+        """(the control's value nearest to ``value``, True if that is not ``value`` itself).
+        ValueError if ``value`` lies outside the control's range."""
+        low, high = self.bounds
+        if not low - 1e-12 <= value <= high + 1e-12:
+            raise ValueError(f"outside this control's range, {low:g} to {high:g}")
+        if self.options:
+            fitted = min(self.options, key=lambda option: abs(option - value))
+        else:
+            fitted = round(round((value - self.low) / self.step) * self.step + self.low, 10)
+            fitted = type(self.step)(fitted) if isinstance(self.step, int) else fitted
+        return fitted, not math.isclose(fitted, value, rel_tol=1e-9, abs_tol=1e-15)
 
 
-def apply_config(config):
-    """Set every control to ``config`` (values between the options snap to the nearest one)."""
+STEPS = {"lr": Steps(tuple(LR_OPTIONS)), "batch_size": Steps(tuple(BATCH_OPTIONS)), "l2": Steps(tuple(L2_OPTIONS)),
+         "train_size": Steps(tuple(TRAIN_SIZES)), "epochs": Steps(low=1, high=MAX_EPOCHS, step=1),
+         "lr_decay": Steps(low=0.1, high=1.0, step=0.01)}
+"""Every control that cannot show every value the config accepts, with the values it can show.
+Where the config accepts more (a learning rate below 1e-5, a batch above 1024), a link's value
+outside the control is ignored with a warning; a value between two steps is moved to the nearest
+one, and the page says so."""
+
+
+def apply_config(config, fallback=None):
+    """Set every control to ``config``. Returns notes, one per value the controls could not show
+    exactly: moved to the nearest step, or (outside a control's range) replaced by ``fallback``'s."""
     hidden = config.layers[1:-1]
     state = st.session_state
     state["n_hidden"] = len(hidden)
@@ -28,20 +67,27 @@ def apply_config(config):
         state[f"units_{i}"] = hidden[i] if i < len(hidden) else state.get(f"units_{i}", 16)
     for name in ("activation", "output", "loss", "optimizer", "init", "shuffle", "seed"):
         state[name] = getattr(config, name)
-    state["lr"] = nearest(LR_OPTIONS, config.lr)
-    state["batch_size"] = nearest(BATCH_OPTIONS, config.batch_size)
-    state["l2"] = nearest(L2_OPTIONS, config.l2)
-    state["train_size"] = nearest(TRAIN_SIZES, config.train_size)
-    state["epochs"] = min(config.epochs, MAX_EPOCHS_SLIDER)
-    state["lr_decay"] = config.lr_decay
+    notes = []
+    for name, steps in STEPS.items():
+        value = getattr(config, name)
+        try:
+            fitted, moved = steps.fit(value)
+        except ValueError as err:
+            fitted, moved = steps.fit(getattr(fallback or mlp.PRESETS["seed"].config, name))[0], False
+            notes.append(f"{name}={value:g} ignored: {err}; using {fitted:g}")
+        if moved:
+            notes.append(f"{name}={value:g} is between this control's steps; using {fitted:g}")
+        state[name] = fitted
+    return notes
 
 
 def init_controls():
     """Once per session: the controls start from the link's settings if it has any, else the seed preset."""
     if st.session_state.get("controls_ready"):
         return
-    config, problems = from_query(st.query_params.to_dict(), base=mlp.PRESETS["seed"].config)
-    apply_config(config)
+    seed = mlp.PRESETS["seed"].config
+    config, problems = from_query(st.query_params.to_dict(), base=seed)
+    problems += apply_config(config, fallback=seed)
     st.session_state["url_problems"] = problems
     st.session_state["preset"] = next((name for name, p in mlp.PRESETS.items() if p.config == config), None)
     st.session_state["controls_ready"] = True
@@ -61,9 +107,22 @@ def preset_picker(disabled):
         st.caption(mlp.PRESETS[st.session_state["preset"]].description)
 
 
+DESCRIPTIONS = {"activation": {k: a.description for k, a in mlp.ACTIVATIONS.items()},
+                "output": {k: a.description for k, a in mlp.OUTPUTS.items()},
+                "loss": {k: loss.description for k, loss in mlp.LOSSES.items()},
+                "optimizer": {k: o.description for k, o in mlp.OPTIMIZERS.items()},
+                "init": dict(mlp.INITS)}
+"""What each choice of a categorical setting does, in one line, from the engine's own tables."""
+
+
+def _choice(label, field, disabled):
+    """A categorical setting: its selectbox, and what the chosen option does."""
+    value = st.selectbox(label, mlp.CHOICES[field], key=field, disabled=disabled, help=HELP[field], **PERSIST)
+    st.caption(DESCRIPTIONS[field][value])
+
+
 def controls(disabled=False, on_lr_change=None):
     """Draw the controls and return the TrainConfig they describe (or the ConfigError it raises)."""
-    c = mlp.CHOICES
     net, opt, data = st.tabs(["Network", "Optimisation", "Data"])
     with net:
         n_hidden = st.slider("Hidden layers", 0, MAX_HIDDEN_LAYERS, key="n_hidden", disabled=disabled,
@@ -71,25 +130,24 @@ def controls(disabled=False, on_lr_change=None):
         unit_cols = st.columns(max(n_hidden, 1))
         units = [unit_cols[i].number_input(f"Units {i + 1}", 1, MAX_UNITS, key=f"units_{i}", step=1,
                                            disabled=disabled, **PERSIST) for i in range(n_hidden)]
-        st.selectbox("Hidden activation", c["activation"], key="activation", disabled=disabled,
-                     help=HELP["activation"], **PERSIST)
-        st.selectbox("Output", c["output"], key="output", disabled=disabled, help=HELP["output"], **PERSIST)
-        st.selectbox("Loss", c["loss"], key="loss", disabled=disabled, help=HELP["loss"], **PERSIST)
-        st.selectbox("Initialisation", c["init"], key="init", disabled=disabled, help=HELP["init"], **PERSIST)
+        _choice("Hidden activation", "activation", disabled)
+        _choice("Output", "output", disabled)
+        _choice("Loss", "loss", disabled)
+        _choice("Initialisation", "init", disabled)
     with opt:
-        st.selectbox("Optimizer", c["optimizer"], key="optimizer", disabled=disabled,
-                     help=HELP["optimizer"], **PERSIST)
+        _choice("Optimizer", "optimizer", disabled)
         st.select_slider("Learning rate (log scale)", LR_OPTIONS, key="lr", format_func=lambda v: f"{v:g}",
                          on_change=on_lr_change, help=HELP["lr"] + " You can change it while training.",
                          **PERSIST)
-        st.slider("Learning-rate decay per epoch", 0.5, 1.0, key="lr_decay", step=0.01, disabled=disabled,
-                  help=HELP["lr_decay"], **PERSIST)
+        st.slider("Learning-rate decay per epoch", STEPS["lr_decay"].low, STEPS["lr_decay"].high, key="lr_decay",
+                  step=STEPS["lr_decay"].step, disabled=disabled, help=HELP["lr_decay"], **PERSIST)
         st.select_slider("Batch size", BATCH_OPTIONS, key="batch_size", disabled=disabled,
                          help=HELP["batch_size"], **PERSIST)
         st.select_slider("L2 weight decay", L2_OPTIONS, key="l2", format_func=lambda v: f"{v:g}",
                          disabled=disabled, help=HELP["l2"], **PERSIST)
     with data:
-        st.slider("Epochs", 1, MAX_EPOCHS_SLIDER, key="epochs", disabled=disabled, help=HELP["epochs"], **PERSIST)
+        st.slider("Epochs", STEPS["epochs"].low, STEPS["epochs"].high, key="epochs", disabled=disabled,
+                  help=HELP["epochs"], **PERSIST)
         st.select_slider("Training images", TRAIN_SIZES, key="train_size", format_func=lambda v: f"{v:,}",
                          disabled=disabled, help=HELP["train_size"], **PERSIST)
         st.toggle("Shuffle every epoch", key="shuffle", disabled=disabled, help=HELP["shuffle"], **PERSIST)
@@ -106,10 +164,25 @@ def controls(disabled=False, on_lr_change=None):
         return err
 
 
+def settings_panel(training, job):
+    """The settings box (locked while a run trains, but for the learning rate) and the page's link;
+    returns the TrainConfig the controls describe, or the ConfigError they raise."""
+    with st.container(border=True):
+        preset_picker(disabled=training)
+        config = controls(disabled=training, on_lr_change=set_live_lr)
+        explain(config)
+        if training:
+            st.caption("The settings are locked while a run trains, except the learning rate, "
+                       "which the run takes at its next batch.")
+    run_id = state.current_run_id()
+    share_link(job.config if training else config, run_id if state.store().exists(run_id) or job else None)
+    return config
+
+
 def explain(config):
     """Warnings for unusual but valid settings, and the reason a setup cannot train."""
     if isinstance(config, ConfigError):
-        st.error(f"These settings cannot train: {config}")
+        st.error(f"These settings cannot train: {escape(config)}")
         return
     for note in advice(config):
         st.warning(note, icon=":material/lightbulb:")

@@ -5,12 +5,13 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mlp import inspect
+from mlp import analysis
 from mlp.preprocess import canvas_to_mnist, drawing_problems, plain_resize
 from ui import charts
 
 CANVAS = 280
-LOW_CONFIDENCE = 0.6
+DEFAULT_UNSURE = 60
+"""Per cent confidence below which the page says "I don't know" until the user moves the control."""
 RECIPES = {"MNIST recipe": canvas_to_mnist, "plain resize": plain_resize}
 TOP_UNITS = 8
 
@@ -38,22 +39,27 @@ def _enlarged(x):
 
 
 def _predict(network, x):
-    return inspect.as_probabilities(network.forward(x[None]))[0]
+    return analysis.as_probabilities(network.forward(x[None]))[0]
 
 
 def read(network, image):
-    """Prediction, both preprocessings side by side, hidden activations and the pixel map."""
+    """Prediction, both preprocessings side by side, and the "I don't know" threshold."""
     if image is None or canvas_to_mnist(image) is None:
         st.info("Draw a digit in the black square, with the mouse or a finger.", icon=":material/draw:")
         return None
-    recipe = st.segmented_control("Preprocessing", list(RECIPES), key="recipe", default="MNIST recipe",
-                                  help="MNIST's recipe crops, scales to 20 px and centres the ink; "
-                                  "a plain resize shrinks the whole canvas.") or "MNIST recipe"
+    controls = st.container(horizontal=True, gap="medium", vertical_alignment="bottom")
+    recipe = controls.segmented_control("Preprocessing", list(RECIPES), key="recipe", default="MNIST recipe",
+                                        help="MNIST's recipe crops, scales to 20 px and centres the ink; "
+                                        "a plain resize shrinks the whole canvas.") or "MNIST recipe"
+    st.session_state.setdefault("unsure_below", DEFAULT_UNSURE)
+    threshold = controls.slider("Say \"I don't know\" below", 0, 100, key="unsure_below", format="%d%%",
+                                width=220, help="The page answers only when the network's confidence "
+                                "is at least this; below it, it says it is not sure.") / 100
     inputs = {name: prepare(image) for name, prepare in RECIPES.items()}
     probabilities = {name: _predict(network, x) for name, x in inputs.items()}
     x, p = inputs[recipe], probabilities[recipe]
     digit = int(p.argmax())
-    _verdict(digit, float(p[digit]), drawing_problems(image))
+    verdict(digit, float(p[digit]), drawing_problems(image), threshold)
     st.plotly_chart(charts.probability_bars(p, None, digit, height=200, labels=True), key="probabilities",
                     config={"displayModeBar": False})
     columns = st.columns(2)
@@ -67,33 +73,41 @@ def read(network, image):
     return x, digit
 
 
-def _verdict(digit, confidence, problems):
-    st.markdown(f"### The network reads **{digit}** · {confidence:.0%} sure")
-    if problems:
-        st.warning(f"Low confidence: {' and '.join(problems)}. Try drawing a single digit, large.",
-                   icon=":material/help:")
-    elif confidence < LOW_CONFIDENCE:
-        st.warning(f"Low confidence ({confidence:.0%}): the network is not sure this is a digit it knows.",
-                   icon=":material/help:")
+def verdict(digit, confidence, problems, threshold):
+    """The heading and, when the page is not sure, the reason: they always say the same thing."""
+    if problems or confidence < threshold:
+        st.markdown(f"### I don't know · best guess **{digit}**, {confidence:.0%}")
+        reason = (" and ".join(problems) + ". Try drawing a single digit, large." if problems else
+                  f"the network is only {confidence:.0%} sure, under the {threshold:.0%} asked for.")
+        st.warning(f"Not sure: {reason}", icon=":material/help:")
+    else:
+        st.markdown(f"### The network reads **{digit}** · {confidence:.0%} sure")
 
 
-def inside(network, x, digit):
-    """The hidden units this drawing excites, and which pixels push towards (or against) a digit."""
+def explain(network, x, digit):
+    """The hidden units this drawing excites, and which pixels push a digit's score up or down."""
     hidden = network.hidden_activations(x[None])
     if hidden:
         first = hidden[0][0]
         top = np.argsort(-first, kind="stable")[:TOP_UNITS]
         st.markdown("**Hidden units that fired most**")
         st.plotly_chart(charts.activation_bars(first, top), key="activations", config={"displayModeBar": False})
-        images = inspect.unit_images(network.weights[0][:, top])
+        images = analysis.unit_images(network.weights[0][:, top])
         labels = [f"unit {j} · {first[j]:.2f}" for j in top]
-        st.plotly_chart(charts.unit_grid(images, labels, inspect.colour_limit(images), min(len(top), 8)),
+        st.plotly_chart(charts.unit_grid(images, labels, analysis.colour_limit(images), min(len(top), 8)),
                         key="top_units", config={"displayModeBar": False})
     target = st.selectbox("Explain the score of digit", list(range(10)), index=digit, key="explain_digit")
-    unit_vector = np.zeros((1, 10), network.dtype)
-    unit_vector[0, target] = 1.0
-    contribution = network.input_gradient(x[None], unit_vector)[0] * x
-    st.plotly_chart(charts.pixel_map(contribution.reshape(28, 28), target), key="pixel_map",
+    score = "logit" if network.output == "softmax" else "weighted sum before the sigmoid"
+    st.plotly_chart(charts.pixel_map(pixel_contributions(network, x, target), target), key="pixel_map",
                     config={"displayModeBar": False})
-    st.caption(f"Gradient × input: red pixels of your drawing raise the output for {target}, blue ones "
-               "lower it.")
+    st.caption(f"Gradient × input of digit {target}'s score before squashing (its {score}, which unlike "
+               f"the probability does not flatten out when the network is sure): red pixels of your drawing "
+               f"raise it, blue ones lower it.")
+
+
+def pixel_contributions(network, x, digit):
+    """Gradient × input (28, 28) of ``digit``'s output score before squashing, for input x (784,)."""
+    unit_vector = np.zeros((1, 10), network.dtype)
+    unit_vector[0, digit] = 1.0
+    gradient = network.input_gradient(x[None], unit_vector, before_squashing=True)[0]
+    return (gradient * x).reshape(28, 28)

@@ -6,20 +6,28 @@ import streamlit as st
 
 import mlp
 from mlp import analysis
+from mlp.config import check_layers
 from ui import charts, state
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _saved_outputs(path, modified):
-    return mlp.load(path).forward(state.dataset()[2])
+    return mlp.load(path, check_sizes=check_layers).forward(state.dataset()[2])
 
 
-def test_outputs(run_id, network, live):
-    """The network's outputs on the 10,000 test images (cached for saved runs and shipped models)."""
-    path = None if live else state.model_file(run_id)
-    if path is None:
+def test_outputs(run_id, network=None):
+    """The outputs (10000, 10) on the test images of a run's network: computed for a live one
+    (``network`` given), cached for saved runs and shipped models. Raises ValueError when the run's
+    file is damaged or gone."""
+    path = state.model_file(run_id) if network is None else None
+    if network is not None:
         return network.forward(state.dataset()[2])
-    return _saved_outputs(str(path), path.stat().st_mtime)
+    if path is None:
+        raise ValueError("it is no longer saved")
+    try:
+        return _saved_outputs(str(path), path.stat().st_mtime)
+    except OSError as err:
+        raise ValueError(f"it cannot be read ({err.strerror or err})") from None
 
 
 def _select_cell_from_click():

@@ -43,11 +43,11 @@ def replay_controls(epochs):
         st.session_state["snapshot_count"] = count
         st.session_state["snapshot"] = count - 1
     _play_step(count)
-    left, right = st.columns([1, 6], vertical_alignment="bottom")
-    left.button("Pause" if st.session_state.get("playing") else "Play", key="play", on_click=_toggle_play,
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    row.button("Pause" if st.session_state.get("playing") else "Play", key="play", on_click=_toggle_play,
                 args=(count,), icon=":material/pause:" if st.session_state.get("playing") else
-                ":material/play_arrow:", width="stretch", disabled=count < 2)
-    right.select_slider("Weights after epoch", list(range(count)), key="snapshot",
+                ":material/play_arrow:", disabled=count < 2)
+    row.select_slider("Weights after epoch", list(range(count)), key="snapshot",
                         format_func=lambda i: f"{epochs[i]:g}", disabled=count < 2,
                         help="Replay how the units grew out of random noise: epoch 0 is the initial weights.")
     return st.session_state["snapshot"]
@@ -59,8 +59,36 @@ def _select_unit_from_click():
         st.session_state["unit"] = st.session_state.get("unit_offset", 0) + int(points[0]["customdata"])
 
 
-def unit_grid(network, params):
-    """Every first-layer unit's incoming weights, a page at a time; returns the chosen unit."""
+def images_for_dead_check(sizes):
+    """How many training images the dead-unit check looks at for a network of these sizes."""
+    return int(min(60_000, max(1_000, DEAD_CHECK_WORK // mlp.network.parameter_count(sizes))))
+
+
+@st.cache_data(max_entries=32, show_spinner="Looking for dead units…")
+def _dead_units(sizes, activation, output, loss, params, n_images):
+    network = mlp.Network(sizes, activation, output, loss, dtype=params.dtype)
+    network.params[...] = params
+    return analysis.dead_units(network, state.dataset()[0][:n_images])
+
+
+def dead_units(network, params):
+    """Per hidden layer, which units are dead at these parameters (cached), and on how many images."""
+    n = images_for_dead_check(network.sizes)
+    return _dead_units(network.sizes, network.activation, network.output, network.loss_name, params, n), n
+
+
+def dead_summary(dead, n_images):
+    """One line per hidden layer: how many of its units are dead."""
+    parts = [f"layer {l + 1}: {int(d.sum())} of {len(d)} ({d.mean():.0%})" for l, d in enumerate(dead)]
+    st.caption(f"**Dead units** give the same output for every one of {n_images:,} training images (a ReLU "
+               "that never fires, or a unit stuck at one end), so the layers after them learn nothing from "
+               "them. " + "; ".join(parts) + ".")
+
+
+def unit_grid(network, params, dead=None):
+    """Every first-layer unit's incoming weights, a page at a time; returns the chosen unit.
+
+    dead: a boolean array (units,) marking the first layer's dead units, labelled so in the grid."""
     W0, b0 = analysis.weights_at(params, network.sizes)[0], analysis.biases_at(params, network.sizes)[0]
     units = W0.shape[1]
     pages = -(-units // UNITS_PER_PAGE)
@@ -83,7 +111,7 @@ def unit_grid(network, params):
         st.session_state["unit"] = 0
     cols[2].selectbox("Unit", list(range(units)), key="unit", help="Or click a unit in the grid.")
     selected = st.session_state["unit"] - start if st.session_state["unit"] in shown else None
-    labels = [f"{j} · b {b0[j]:+.2f}" for j in shown]
+    labels = [f"{j} · b {b0[j]:+.2f}" + (" · dead" if dead is not None and dead[j] else "") for j in shown]
     st.plotly_chart(charts.unit_grid(images, labels, limit, COLUMNS, selected), key="unit_grid",
                     on_select=_select_unit_from_click, selection_mode="points", config={"displaylogo": False})
     st.caption(f"{units} hidden units in the first layer; red pixels push a unit up, blue ones down, white "
@@ -123,16 +151,18 @@ def _top_activating(incoming, bias, activation, k=12):
 
 
 def deeper_layers(network, params, initial):
-    """Weight matrices of the deeper layers as heatmaps, and every layer's weights now against initially."""
+    """Weight matrices of the deeper layers as heatmaps (at most MAX_MATRIX units a side), and every
+    layer's weights now against at initialisation, as histograms binned here."""
     now = analysis.weights_at(params, network.sizes)
     start = analysis.weights_at(initial, network.sizes)
     for l in range(1, len(now)):
         cols = st.columns(2)
-        cols[0].plotly_chart(charts.matrix_heatmap(now[l], f"layer {l + 1} weights {now[l].shape}"),
-                             key=f"matrix_{l}", config={"displaylogo": False})
+        shown = now[l][:MAX_MATRIX, :MAX_MATRIX]
+        title = f"layer {l + 1} weights {now[l].shape}"
+        if shown.shape != now[l].shape:
+            title += f", first {shown.shape[0]}×{shown.shape[1]} shown"
+        cols[0].plotly_chart(charts.matrix_heatmap(shown, title), key=f"matrix_{l}", config={"displaylogo": False})
         cols[1].plotly_chart(charts.histograms(now[l], start[l], f"layer {l + 1} weights"),
                              key=f"histogram_{l}", config={"displaylogo": False})
     st.plotly_chart(charts.histograms(now[0], start[0], "first-layer weights"), key="histogram_0",
                     config={"displaylogo": False})
-
-

@@ -4,9 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 import mlp
-from ui import state
 from mlp.presets import follows_the_notebook
+from ui import state
 from ui.charts import learning_curves
+from ui.markdown import escape
 
 ACTIVE = ("queued", "running", "paused")
 STATUS_TEXT = {
@@ -14,17 +15,6 @@ STATUS_TEXT = {
     "done": ":green-badge[finished]", "stopped": ":gray-badge[stopped]", "diverged": ":red-badge[diverged]",
     "failed": ":red-badge[failed]", "interrupted": ":orange-badge[interrupted]",
 }
-
-
-def attached_job():
-    """The job this session looks at: the one in the URL (a refresh or a shared link) or the last started."""
-    reg = state.registry()
-    run_id = st.query_params.get("run") or st.session_state.get("job_id")
-    job = reg.get(run_id) if run_id else None
-    if job is not None and st.session_state.get("job_id") != job.id:
-        st.session_state["job_id"] = job.id
-        state.choose_run(job.id)
-    return job
 
 
 def is_active(job):
@@ -40,86 +30,139 @@ def _start(config, until_epoch=None):
     except mlp.ConfigError as err:
         st.session_state["start_error"] = str(err)
         return
-    st.session_state["job_id"] = job.id
-    state.choose_run(job.id)
+    state.set_current_run(job.id)
+    st.rerun()          # a full run, so the training area starts polling (a fragment run cannot)
+
+
+def _control(run_id, action):
+    """A run-control button's callback, bound to the run it was drawn for."""
+    job = state.registry().get(run_id)
+    if job is not None:
+        getattr(job, action)()
 
 
 def set_live_lr():
     """The learning-rate control's callback: a run in progress takes the new rate at its next batch."""
-    job = attached_job()
+    job = state.current_job()
     if is_active(job):
         job.set_lr(st.session_state["lr"])
 
 
 def buttons(config, job):
-    """Start, step, pause/resume and stop. They act in callbacks, so the page redraws in the new state."""
+    """Start, step, pause/resume and stop, in a row that wraps rather than cutting a label. They act
+    in callbacks bound to the run's id, so the page redraws in the new state and cannot act on
+    another run."""
     active = is_active(job)
     cannot_train = isinstance(config, mlp.ConfigError)
-    cols = st.columns([1, 1.5, 1.1, 1, 2])
-    cols[0].button("Start", key="start", type="primary", icon=":material/play_arrow:", on_click=_start,
-                   args=(config,), disabled=active or cannot_train, width="stretch")
+    row = st.container(horizontal=True, gap="small")
+    row.button("Start", key="start", type="primary", icon=":material/play_arrow:", on_click=_start,
+               args=(config,), disabled=active or cannot_train)
     if active:
-        cols[1].button("Step one epoch", key="step", icon=":material/skip_next:", on_click=job.step,
-                       disabled=job.status == "queued", width="stretch")
+        row.button("Step one epoch", key="step", icon=":material/skip_next:", on_click=_control,
+                   args=(job.id, "step"), disabled=job.status == "queued",
+                   help="Train to the end of the next epoch, then wait.")
         if job.status == "paused":
-            cols[2].button("Resume", key="resume", icon=":material/play_arrow:", on_click=job.resume,
-                           width="stretch")
+            row.button("Resume", key="resume", icon=":material/play_arrow:", on_click=_control,
+                       args=(job.id, "resume"))
         else:
-            cols[2].button("Pause", key="pause", icon=":material/pause:", on_click=job.pause,
-                           disabled=job.status == "queued", width="stretch")
-        cols[3].button("Stop", key="stop", icon=":material/stop:", on_click=job.stop, width="stretch")
+            row.button("Pause", key="pause", icon=":material/pause:", on_click=_control,
+                       args=(job.id, "pause"), disabled=job.status == "queued")
+        row.button("Stop", key="stop", icon=":material/stop:", on_click=_control, args=(job.id, "stop"))
     else:
-        cols[1].button("Step one epoch", key="step", icon=":material/skip_next:", on_click=_start,
-                       args=(config, 1), disabled=cannot_train, width="stretch",
-                       help="Start a run that trains one epoch, then waits for you.")
-    cols[4].text_input("Run name", key="run_name", placeholder="name for the next run (optional)",
-                       label_visibility="collapsed", max_chars=80, disabled=active)
+        row.button("Step one epoch", key="step", icon=":material/skip_next:", on_click=_start,
+                   args=(config, 1), disabled=cannot_train,
+                   help="Start a run that trains one epoch, then waits for you.")
+    st.text_input("Run name", key="run_name", placeholder="name for the next run (optional)",
+                  label_visibility="collapsed", max_chars=80, disabled=active)
     if "start_error" in st.session_state:
-        st.error(st.session_state.pop("start_error"))
+        st.error(escape(st.session_state.pop("start_error")))
 
 
 def live_view(job):
-    """Status, progress, metrics and learning curves of ``job``; polls once a second while it is active."""
+    """Status, progress, metrics and learning curves of ``job`` (or, with none, of the current run)."""
     if job is None:
-        st.info("Choose settings (or a preset) and press **Start**. The curves appear here as it learns.")
         _saved_curves()
         return
+    view = job.view()
+    _status(view)
+    _metrics(view)
+    config = view["config"]
+    notebook = follows_the_notebook(config)
+    st.plotly_chart(learning_curves(view["progress"], view["history"], notebook=notebook),
+                    key="learning_curves", config={"displaylogo": False})
+    if notebook and view["history"]:
+        _notebook_table(view["history"])
+        if config.train_size < 60_000:
+            st.caption(f"The notebook trained on all 60,000 images; this run uses {config.train_size:,}.")
 
-    polling = is_active(job) or not job.settled      # keep polling until a finished run is saved
+
+def stop_polling():
+    """Ask the browser to stop re-running the current fragment on its timer.
+
+    Streamlit sends this message itself for fragments it removes; a fragment cannot otherwise turn
+    its own ``run_every`` off without a full rerun of the page, and a full rerun started by the page
+    (not by the user) can swallow a click on another page made in the same instant. Streamlit
+    internals: recheck on upgrades. Without them the fragment just keeps polling until the next
+    interaction."""
+    try:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
+
+        fragment_id, ctx = ThreadState.get().fragment_id, get_script_run_ctx()
+        if fragment_id and ctx is not None:
+            msg = ForwardMsg()
+            msg.stop_auto_rerun.fragment_ids.append(fragment_id)
+            ctx.enqueue(msg)
+    except (ImportError, AttributeError):
+        pass
+
+
+def training_area(settings_panel, runs_panel):
+    """Everything on the Train page that depends on the current run, as one fragment: the settings
+    (locked while a run trains), the run's buttons, its live view and the saved runs. While a run
+    trains it reruns every second; when the run has ended and is saved it draws itself once more in
+    the final state (buttons, unlocked settings, the new saved run) and stops polling, without a
+    full rerun of the page, so a click on another page in that instant is never lost."""
+    job = state.current_job()
+    polling = job is not None and (is_active(job) or not job.settled)
 
     @st.fragment(run_every=1.0 if polling else None)
-    def panel():
-        view = job.view()
-        _status(view)
-        _metrics(view)
-        config = view["config"]
-        notebook = follows_the_notebook(config)
-        st.plotly_chart(learning_curves(view["progress"], view["history"], notebook=notebook),
-                        key="learning_curves", config={"displaylogo": False})
-        if notebook and view["history"]:
-            _notebook_table(view["history"])
-            if config.train_size < 60_000:
-                st.caption(f"The notebook trained on all 60,000 images; this run uses {config.train_size:,}.")
-        if polling and view["status"] not in ACTIVE and job.settled:
-            st.rerun()                      # the run ended and is saved: redraw the buttons, stop polling
+    def area():
+        job = state.current_job()
+        training = is_active(job)
+        settings, progress = st.columns([2, 3], gap="large")
+        with settings:
+            config = settings_panel(training, job)
+        with progress:
+            buttons(config, job)
+            live_view(job)
+        st.divider()
+        runs_panel()
+        if polling and not training and (job is None or job.settled):
+            stop_polling()
 
-    panel()
+    area()
 
 
 def _saved_curves():
-    """With no run attached, show the chosen saved run's curves, so a refresh or restart loses nothing."""
-    run_id = state.chosen_run_id()
+    """With no run training here, show the current run's curves, so a refresh or restart loses nothing."""
+    run_id = state.current_run_id()
     if run_id is None or not state.store().exists(run_id):
+        st.info("Choose settings (or a preset) and press **Start**. The curves appear here as it learns.")
         return
-    meta = state.store().meta(run_id)
-    st.markdown(f"Chosen run: **{meta.get('name', run_id)}** ({meta.get('status', 'saved')})")
+    try:
+        meta = state.store().meta(run_id)
+    except (ValueError, OSError) as err:
+        st.warning(f"The current run cannot be read: {escape(err)}")
+        return
+    st.markdown(f"Current run: **{escape(meta.get('name', run_id))}** ({meta.get('status', 'saved')})")
     st.plotly_chart(learning_curves(meta.get("progress") or [], meta.get("history") or []),
                     key="saved_curves", config={"displaylogo": False})
 
 
 def _status(view):
     config, status = view["config"], view["status"]
-    st.markdown(f"**{view['name']}** {STATUS_TEXT[status]} · "
+    st.markdown(f"**{escape(view['name'])}** {STATUS_TEXT[status]} · "
                 f"{'-'.join(map(str, config.layers))}, {config.activation}/{config.output}, "
                 f"{config.optimizer} · lr now {view['lr']:g}")
     if status == "queued":
@@ -127,9 +170,9 @@ def _status(view):
                    f"runs at once, and yours is number {view['queue_position']} in the queue. "
                    "It starts by itself.", icon=":material/hourglass_top:")
     if status in ("diverged", "failed") and view["error"]:
-        st.error(view["error"], icon=":material/warning:")
+        st.error(escape(view["error"]), icon=":material/warning:")
     elif status in ("stopped", "interrupted") and view["error"]:
-        st.info(view["error"], icon=":material/info:")
+        st.info(escape(view["error"]), icon=":material/info:")
     if status in ("done", "stopped", "diverged") and view["saved"]:
         st.caption("Saved to the runs list below.")
     done = view["samples_seen"] / max(view["total_samples"], 1)

@@ -1,4 +1,9 @@
-"""Saved runs: list, choose, rename, delete, download, upload, and compare their curves."""
+"""Saved runs: list, open, rename, delete, download, upload, and compare their curves.
+
+Every control here acts on the run it shows, by id: the id is bound to the control when it is drawn
+(``args=(run_id,)``), never read back from a selectbox inside the callback, so a rename or any other
+rerun between the drawing and the click cannot point it at another run.
+"""
 from __future__ import annotations
 
 import datetime
@@ -8,18 +13,24 @@ import streamlit as st
 from mlp.config import FIELDS, TrainConfig
 from ui import state
 from ui.charts import compare_curves
+from ui.markdown import escape
 
 UPLOAD_HELP = "A model .npz saved by this app or by `python -m mlp train --out`."
+MANAGED = "managed_run"
+"""Session key: the id of the run the manage controls show (the selectbox's own key mirrors it)."""
+MANAGE_PICKER = "manage_picker"
 
 
 def _label(run):
+    if run.damaged:
+        return f"{run.name} · damaged"
     accuracy = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "–"
     return f"{run.name} · {run.architecture} · {accuracy} · {run.status}"
 
 
 def runs_table(runs):
-    chosen = state.chosen_run_id()
-    rows = [{"": "●" if r.id == chosen else "", "name": r.name, "network": r.architecture,
+    current = state.current_run_id()
+    rows = [{"": "●" if r.id == current else "", "name": r.name, "network": r.architecture,
              "status": r.status, "test accuracy": r.test_accuracy, "epochs": r.epochs_done,
              "saved": datetime.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M")}
             for r in runs]
@@ -27,35 +38,68 @@ def runs_table(runs):
                  column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
 
 
+def _message(text):
+    st.session_state["runs_message"] = text
+
+
+def _open(run_id):
+    state.set_current_run(run_id)
+
+
+def _rename(run_id):
+    new_name = st.session_state.get(f"rename_{run_id}", "")
+    try:
+        info = state.store().rename(run_id, new_name)
+    except (ValueError, OSError) as err:
+        _message(("error", f"Could not rename it: {err}"))
+        return
+    _message(("success", f"Renamed to “{info.name}”."))
+
+
+def _delete(run_id):
+    try:
+        name = state.store().info(run_id).name
+    except (ValueError, OSError):
+        name = f"the damaged file {run_id}"
+    state.store().delete(run_id)
+    if state.current_run_id() == run_id:
+        state.set_current_run(None)
+    st.session_state.pop(MANAGED, None)
+    _message(("success", f"Deleted “{name}”."))
+
+
+def _managed_changed():
+    st.session_state[MANAGED] = st.session_state[MANAGE_PICKER]
+
+
 def manage(runs):
-    """Choose a run for the other pages, and rename, download or delete it."""
-    store = state.store()
+    """Pick a saved run, then open it (make it current), rename, download or delete it."""
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
-    current = state.chosen_run_id()
-    picked = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, key="picked_run",
-                          format_func=lambda i: _label(by_id[i]))
-    run = by_id[picked]
-    cols = st.columns([1.3, 1, 1, 1])
-    cols[0].button("Use for the other pages", key="choose_run", on_click=state.choose_run, args=(run.id,),
-                   disabled=run.id == current, icon=":material/check:", width="stretch")
-    path = store.path(run.id)
-    cols[1].download_button("Download .npz", data=path.read_bytes, file_name=f"{run.name}.npz",
-                            mime="application/octet-stream", key="download_run", icon=":material/download:",
-                            width="stretch", on_click="ignore")
-    with cols[2].popover("Rename", icon=":material/edit:", width="stretch"):
-        new_name = st.text_input("New name", value=run.name, max_chars=80, key=f"rename_{run.id}")
-        if st.button("Save name", key="rename_run"):
-            st.session_state["runs_message"] = f"Renamed to “{store.rename(run.id, new_name).name}”."
-            st.rerun()
-    with cols[3].popover("Delete", icon=":material/delete:", width="stretch"):
-        st.write(f"Delete **{run.name}** for good?")
-        if st.button("Delete", key="delete_run", type="primary"):
-            store.delete(run.id)
-            if state.chosen_run_id() == run.id:
-                state.choose_run(None)
-            st.session_state["runs_message"] = f"Deleted “{run.name}”."
-            st.rerun()
+    wanted = st.session_state.get(MANAGED)
+    if wanted not in by_id:
+        wanted = state.current_run_id() if state.current_run_id() in by_id else ids[0]
+    st.session_state[MANAGED] = st.session_state[MANAGE_PICKER] = wanted
+    st.selectbox("Run", ids, key=MANAGE_PICKER, format_func=lambda i: _label(by_id[i]),
+                 on_change=_managed_changed)
+    run = by_id[wanted]
+    if run.damaged:
+        st.error(f"This file cannot be used: {escape(run.problem)}", icon=":material/broken_image:")
+    row = st.container(horizontal=True, gap="small")
+    row.button("Open", key="open_run", on_click=_open, args=(run.id,), icon=":material/check:",
+               disabled=run.damaged or run.id == state.current_run_id(),
+               help="Make it the current run: every page then looks at it.")
+    path = state.store().path(run.id)
+    if not run.damaged:
+        row.download_button("Download .npz", data=lambda: path.read_bytes(), file_name=f"{run.name}.npz",
+                            mime="application/octet-stream", key="download_run",
+                            icon=":material/download:", on_click="ignore")
+        with row.popover("Rename", icon=":material/edit:"):
+            st.text_input("New name", value=run.name, max_chars=80, key=f"rename_{run.id}")
+            st.button("Save name", key="rename_run", on_click=_rename, args=(run.id,))
+    with row.popover("Delete", icon=":material/delete:"):
+        st.markdown(f"Delete **{escape(run.name)}** for good?")
+        st.button("Delete", key="delete_run", type="primary", on_click=_delete, args=(run.id,))
 
 
 def upload():
@@ -64,27 +108,39 @@ def upload():
         return
     st.session_state["uploaded_token"] = uploaded.file_id
     try:
-        info = state.store().import_bytes(uploaded.getvalue(), uploaded.name)
+        info, notices = state.store().import_bytes(uploaded.getvalue(), uploaded.name)
     except ValueError as err:
-        st.error(f"That file was refused: {err}", icon=":material/block:")
+        st.error(f"That file was refused: {escape(err)}", icon=":material/block:")
         return
-    state.choose_run(info.id)
-    st.success(f"Added “{info.name}” ({info.architecture}) and chose it for the other pages.")
+    state.set_current_run(info.id)
+    st.session_state[MANAGED] = info.id
+    st.success(f"Added “{escape(info.name)}” ({info.architecture}) and opened it.")
+    for notice in notices:
+        st.warning(f"From the uploaded file: {escape(notice)}", icon=":material/info:")
 
 
 def compare(runs):
-    by_id = {r.id: r for r in runs}
+    by_id = {r.id: r for r in runs if not r.damaged}
+    if "compare_runs" in st.session_state:           # runs deleted since: out of the widget's value
+        st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in by_id]
     picked = st.multiselect("Compare runs", list(by_id), key="compare_runs", format_func=lambda i: _label(by_id[i]),
                             placeholder="tick runs to overlay their test-accuracy curves")
     if not picked:
         return
-    loaded = {i: state.store().meta(i) for i in picked}
-    st.plotly_chart(compare_curves([(by_id[i].name, loaded[i].get("history") or []) for i in picked]),
+    loaded = {}
+    for i in picked:
+        try:
+            loaded[i] = state.store().meta(i)
+        except (ValueError, OSError) as err:            # damaged or deleted since it was listed
+            st.warning(f"{escape(by_id[i].name)} is left out: {escape(err)}")
+    if not loaded:
+        return
+    st.plotly_chart(compare_curves([(by_id[i].name, meta.get("history") or []) for i, meta in loaded.items()]),
                     key="compare_chart")
     defaults = TrainConfig().to_dict()
     table = {"setting": list(FIELDS) + ["test accuracy"]}
-    for i in picked:
-        config = {**defaults, **(loaded[i].get("config") or {})}
+    for i, meta in loaded.items():
+        config = {**defaults, **(meta.get("config") or {})}
         values = ["-".join(map(str, config["layers"])) if k == "layers" else str(config[k]) for k in FIELDS]
         accuracy = by_id[i].test_accuracy
         table[by_id[i].name] = values + [f"{accuracy:.2%}" if accuracy is not None else "–"]
@@ -94,7 +150,8 @@ def compare(runs):
 def runs_section():
     st.subheader("Saved runs")
     if "runs_message" in st.session_state:
-        st.success(st.session_state.pop("runs_message"))
+        kind, text = st.session_state.pop("runs_message")
+        (st.error if kind == "error" else st.success)(escape(text))
     runs = state.store().list()
     if runs:
         runs_table(runs)

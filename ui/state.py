@@ -1,16 +1,26 @@
-"""Process-wide resources (the dataset, the job registry) and per-session state (the chosen run)."""
+"""Process-wide resources (the dataset, the job registry) and per-session state (the current run).
+
+The current run is the one network every page looks at: the run last started, uploaded or picked,
+a saved run, or a pretrained model shipped in ``models/``. It lives under one session key
+(``CURRENT``), is read with ``current_run_id()`` and ``current_run()``, and is changed with
+``set_current_run()``; the Train page also keeps it in its URL (``?run=...``) so that a refresh or a
+shared link finds it again.
+"""
 from __future__ import annotations
 
 import atexit
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 import threadpoolctl
 
 import mlp
-from mlp.jobs import Registry
+from mlp.config import check_layers
+from mlp.jobs import Job, Registry
 from mlp.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +32,8 @@ ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
 MODELS_DIR = ROOT / "models"
 SHIPPED = "model:"
 """Prefix of the ids of the pretrained models shipped in models/ (saved runs have hex ids)."""
+CURRENT = "current_run"
+"""The session key of the current run's id: its one home."""
 
 
 @st.cache_resource(show_spinner="Loading MNIST…")
@@ -73,7 +85,7 @@ def shipped_models():
 @st.cache_resource(show_spinner=False)
 def _shipped(path, modified):
     """A shipped model, loaded once per process and shared: pages must not change it."""
-    return mlp.load(path, with_extras=True)
+    return mlp.load(path, with_extras=True, check_sizes=check_layers)
 
 
 def model_file(run_id):
@@ -83,22 +95,46 @@ def model_file(run_id):
     return store().path(run_id) if store().exists(run_id) else None
 
 
-# ---- the chosen run: the model the other pages look at ------------------------------------------
-def chosen_run_id():
-    return st.session_state.get("chosen_run")
+# ---- the current run ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CurrentRun:
+    """The network a page looks at, with what it needs to show it.
 
-
-def choose_run(run_id):
-    st.session_state["chosen_run"] = run_id
-
-
-def chosen_model():
-    """(network, meta, snapshots, snapshot_epochs, live) for the chosen run, or None.
-
-    A run still training is read through its lock: the network is a copy taken between two batches,
-    its snapshots those taken so far.
+    snapshots (k, n_params) and snapshot_epochs (k,) always hold at least one entry: a model saved
+    without snapshots has its final weights as its only one. live: the run is still training (the
+    network is a copy taken between two of its batches).
     """
-    run_id = chosen_run_id()
+
+    id: str
+    network: mlp.Network
+    meta: dict
+    snapshots: np.ndarray
+    snapshot_epochs: np.ndarray
+    live: bool
+
+    @property
+    def name(self):
+        return str(self.meta.get("name") or self.id)
+
+
+def current_run_id():
+    return st.session_state.get(CURRENT)
+
+
+def set_current_run(run_id):
+    st.session_state[CURRENT] = run_id
+
+
+def current_job() -> Job | None:
+    """The job behind the current run, if it was trained on this server since it started."""
+    run_id = current_run_id()
+    return registry().get(run_id) if run_id else None
+
+
+def current_run() -> CurrentRun | None:
+    """The current run, or None when there is none or it has gone. Raises ValueError (with the
+    reason) when its file is damaged."""
+    run_id = current_run_id()
     if run_id is None:
         return None
     job = registry().get(run_id)
@@ -106,10 +142,27 @@ def chosen_model():
         t = job.trainer
         meta = {"name": job.name, "config": job.config.to_dict(), "status": job.status,
                 "history": [e.to_dict() for e in t.history]}
-        return t.copy_network(), meta, *t.snapshot_arrays(), True
+        return CurrentRun(run_id, t.copy_network(), meta, *t.snapshot_arrays(), live=True)
     path = model_file(run_id)
     if path is None:
         return None
-    if str(run_id).startswith(SHIPPED):
-        return (*_shipped(str(path), path.stat().st_mtime), False)
-    return (*store().load(run_id), False)
+    try:
+        saved = (_shipped(str(path), path.stat().st_mtime) if str(run_id).startswith(SHIPPED)
+                 else store().load(run_id))
+    except FileNotFoundError:                  # deleted (by another session) since it was listed
+        return None
+    except OSError as err:
+        raise ValueError(f"{path.name} cannot be read ({err.strerror or err})") from None
+    snapshots, epochs = saved.snapshots, saved.snapshot_epochs
+    if snapshots is None:
+        snapshots = saved.network.params[None]
+        epochs = np.array([float(len(saved.meta.get("history") or []))])
+    return CurrentRun(run_id, saved.network, saved.meta, snapshots, epochs, live=False)
+
+
+def adopt_linked_run():
+    """On a page opened from a link (or refreshed) with ``?run=ID`` and no current run yet, make
+    that run current if this server knows it."""
+    linked = st.query_params.get("run")
+    if current_run_id() is None and linked and (registry().get(linked) or store().exists(linked)):
+        set_current_run(linked)
