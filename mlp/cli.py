@@ -5,6 +5,7 @@ Bad options get one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from .config import CHOICES, FIELDS, ConfigError
 from .data import DataError, load_mnist
 from .analysis import confusion_matrix, per_digit_accuracy
 from .io import load, save
-from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
+from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS, follows_the_notebook
 from .runs import thin_snapshots
 from .training import Trainer, TrainingDiverged, evaluate
 
@@ -95,7 +96,7 @@ def train(args):
     data = load_mnist(args.data)
     trainer = Trainer(config, data)
     bar = None if args.quiet else ProgressBar()
-    notebook = args.preset == "seed" and config == PRESETS["seed"].config
+    notebook = follows_the_notebook(config)
     print(f"training {'-'.join(map(str, config.layers))} on {config.train_size:,} samples: "
           f"{config.activation}/{config.output}, {config.loss}, {config.optimizer} lr={config.lr:g}, "
           f"batch {config.batch_size}, seed {config.seed}")
@@ -105,12 +106,16 @@ def train(args):
             bar(event, config.epochs)
         if event.kind == "epoch":
             e = int(event.epoch)
-            reference = f"   (notebook: {NOTEBOOK_TEST_ACCURACY[e - 1]:.2f}%)" if notebook else ""
+            reference = (f"   (notebook: {NOTEBOOK_TEST_ACCURACY[e - 1]:.2f}%)"
+                         if notebook and e <= len(NOTEBOOK_TEST_ACCURACY) else "")
             print(f"epoch {e:3d}  test accuracy {event.test_accuracy:7.2%}  "
                   f"train loss {event.train_loss:.4f}  {event.elapsed:6.1f}s{reference}", flush=True)
 
+    if notebook and config.train_size < 60_000:
+        print(f"(the notebook trained on all 60,000 images; this run uses {config.train_size:,})")
     try:
-        trainer.run(callback=report)
+        with one_blas_thread(config):
+            trainer.run(callback=report)
     except TrainingDiverged as err:
         if bar:
             bar.stream.write("\n")
@@ -122,6 +127,19 @@ def train(args):
                              snapshots=snapshots, snapshot_epochs=snapshot_epochs, **trainer.results())
         print(f"saved {args.out}")
     return 0
+
+
+def one_blas_thread(config):
+    """One-sample training makes tiny matrix products: a second BLAS thread only costs a core for the
+    same wall time (measured: bench/speed.py). Pin BLAS to one thread then, where threadpoolctl is
+    installed (it is in requirements.txt); the engine itself needs only NumPy."""
+    if config.batch_size != 1:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def evaluate_model(args):

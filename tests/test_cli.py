@@ -26,12 +26,25 @@ def test_train_prints_accuracy_per_epoch_shows_progress_and_saves(tmp_path):
     assert model.meta["config"]["train_size"] == 3000 and 0.5 < model.meta["test_accuracy"] <= 1
 
 
-def test_seed_preset_prints_the_notebook_figures_beside_ours():
-    result = run_cli("train", "--epochs", "1", "--train-size", "2000", "--quiet")
+def test_seed_setup_prints_the_notebook_figures_beside_ours_as_the_app_does():
+    """Any seed, epoch count or training-set size still trains as the notebook did (the app's rule,
+    ``follows_the_notebook``); other changes do not."""
+    result = run_cli("train", "--epochs", "1", "--train-size", "2000", "--seed", "3", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "784-16-16-10" in result.stdout and "sigmoid/sigmoid, squared_error, sgd lr=0.02" in result.stdout
-    assert "(notebook: 83.41%)" not in result.stdout               # a changed config is not the notebook
+    assert "(notebook: 83.41%)" in result.stdout and "this run uses 2,000" in result.stdout
     assert result.stderr == ""
+    changed = run_cli("train", "--epochs", "1", "--train-size", "2000", "--lr", "0.05", "--quiet")
+    assert changed.returncode == 0 and "(notebook:" not in changed.stdout
+
+
+def test_one_sample_training_pins_blas_to_one_thread():
+    from mlp.cli import one_blas_thread
+    from threadpoolctl import threadpool_info
+
+    with one_blas_thread(mlp.PRESETS["seed"].config):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    assert isinstance(one_blas_thread(mlp.PRESETS["fast"].config), __import__("contextlib").nullcontext)
 
 
 def test_any_architecture_and_options(tmp_path):
@@ -76,11 +89,30 @@ def test_bad_input_gets_one_line_and_exit_code_2(args, words, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_malformed_model_is_refused_in_one_line(tmp_path):
-    (tmp_path / "bad.npz").write_text("not a model")
-    result = run_cli("evaluate", str(tmp_path / "bad.npz"))
-    assert result.returncode == 2 and "not a readable .npz" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+@pytest.mark.parametrize("meta,words", [
+    (None, "not a readable .npz"),
+    ({"activation": ["relu"]}, "'activation' should be a name"),     # was a TypeError traceback, exit 1
+    ({"sizes": "784-8-10"}, "'sizes' should be a list"),
+    ({"format_version": [1]}, "not supported"),
+])
+def test_malformed_model_is_refused_in_one_line(meta, words, tmp_path):
+    import json
+
+    import numpy as np
+
+    path = tmp_path / "bad.npz"
+    if meta is None:
+        path.write_text("not a model")
+    else:
+        net = mlp.Network([784, 8, 10])
+        mlp.save(net, path)
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["meta"] = np.array(json.dumps({**json.loads(str(arrays["meta"])), **meta}))
+        np.savez(path, **arrays)
+    result = run_cli("evaluate", str(path))
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_divergence_exits_with_the_explanation():
