@@ -129,6 +129,7 @@ def training_area(settings_panel, runs_panel):
     @st.fragment(run_every=1.0 if polling else None)
     def area():
         job = state.current_job()
+        finished = job is None or job.settled    # read before drawing: what is drawn is then final
         training = is_active(job)
         settings, progress = st.columns([2, 3], gap="large")
         with settings:
@@ -138,7 +139,7 @@ def training_area(settings_panel, runs_panel):
             live_view(job)
         st.divider()
         runs_panel()
-        if polling and not training and (job is None or job.settled):
+        if polling and finished:
             stop_polling()
 
     area()
