@@ -73,6 +73,7 @@ class RunStore:
     def __init__(self, root):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._infos = {}                 # run id -> (file version, RunInfo): see info()
         for leftover in stale_temporary_files(self.root):    # half-written files of a killed process
             leftover.unlink(missing_ok=True)
 
@@ -104,7 +105,19 @@ class RunStore:
         return read_meta(self.path(run_id), check_sizes=check_layers)
 
     def info(self, run_id):
-        """What the runs list shows, from the file's metadata alone (no weights are read)."""
+        """What the runs list shows, from the file's metadata alone (no weights are read). Remembered
+        per file version (inode, size, modification time), so listing many runs on every page run
+        costs one ``stat`` per file; raises ValueError or OSError as ``meta`` does."""
+        status = self.path(run_id).stat()
+        version = (status.st_ino, status.st_size, status.st_mtime_ns)
+        cached = self._infos.get(run_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        info = self._read_info(run_id)
+        self._infos[run_id] = (version, info)
+        return info
+
+    def _read_info(self, run_id):
         meta = self.meta(run_id)
         history = meta.get("history") or []
         return RunInfo(run_id, clean_name(meta.get("name"), fallback=f"run {run_id}"), meta.get("status", "done"),

@@ -3,6 +3,7 @@
 Everything that trains, measures or stores lives in ``mlp``; this package only draws it.
 """
 
+import functools
 import os
 import runpy
 import threading
@@ -41,6 +42,18 @@ def timed_run(page):
         if TIMING_LOG:
             with open(TIMING_LOG, "a") as log:
                 log.write(f"{page}\t{time.perf_counter() - started:.4f}\n")
+
+
+def timed(label):
+    """Decorator: log each call of a function as one interaction, like ``timed_run`` (for fragments,
+    which rerun without app.py)."""
+    def wrap(function):
+        @functools.wraps(function)
+        def timed_function(*args, **kwargs):
+            with timed_run(label):
+                return function(*args, **kwargs)
+        return timed_function
+    return wrap
 
 
 def ensure_navigation():

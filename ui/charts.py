@@ -1,6 +1,7 @@
 """Plotly figures built from training events (plain dicts or ``mlp.Event``s). No Streamlit here."""
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -10,6 +11,12 @@ from plotly.subplots import make_subplots
 from mlp import NOTEBOOK_TEST_ACCURACY
 
 TEST, TRAIN, LOSS, NOTEBOOK = "#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c"
+
+
+def as_text(label):
+    """User text for a Plotly label: Plotly reads a few HTML tags (links, styles) in labels, so the
+    characters <, > and & are written as entities and show as themselves."""
+    return html.escape(str(label), quote=False)
 
 
 def _get(event, name):
@@ -57,7 +64,7 @@ def compare_curves(runs):
     fig = go.Figure()
     for name, history in runs:
         x, y = _finite(history, "test_accuracy")
-        fig.add_scatter(x=x, y=[100 * v for v in y], name=name, mode="lines+markers")
+        fig.add_scatter(x=x, y=[100 * v for v in y], name=as_text(name), mode="lines+markers")
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), hovermode="x unified",
                       legend=dict(orientation="h", y=1.15, x=0))
     fig.update_xaxes(title_text="epoch")
@@ -158,7 +165,9 @@ def histograms(now, initial, title, bins=50):
 
 # ---- evaluation ----------------------------------------------------------------------------------
 def confusion_heatmap(counts, title="confusion matrix"):
-    """Counts of (true, predicted) digits, with an invisible marker per cell so a click selects it."""
+    """Counts of (true, predicted) digits, with an invisible marker per cell so a click selects it.
+    ``title`` may be a run's name: it is shown as text."""
+    title = as_text(title)
     digits = list(range(10))
     fig = go.Figure(go.Heatmap(z=counts, x=digits, y=digits, colorscale="Blues", text=counts,
                                texttemplate="%{text}", hoverinfo="skip", showscale=False,
@@ -170,7 +179,8 @@ def confusion_heatmap(counts, title="confusion matrix"):
                     text=[int(counts[t, p]) for t, p in cells], showlegend=False)
     fig.update_xaxes(title="predicted digit", dtick=1, side="top", range=[-0.5, 9.5], fixedrange=True)
     fig.update_yaxes(title="true digit", dtick=1, range=[9.5, -0.5], fixedrange=True)
-    fig.update_layout(height=430, margin=dict(l=0, r=0, t=60, b=0), title=title, clickmode="event+select",
+    fig.update_layout(height=460, margin=dict(l=0, r=0, t=95, b=0), title=dict(text=title, y=0.99, yanchor="top"),
+                      clickmode="event+select",
                       dragmode=False)
     return fig
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 import mlp
+import ui
 from mlp.presets import follows_the_notebook
 from ui import state
 from ui.charts import learning_curves
@@ -127,6 +128,7 @@ def training_area(settings_panel, runs_panel):
     polling = job is not None and (is_active(job) or not job.settled)
 
     @st.fragment(run_every=1.0 if polling else None)
+    @ui.timed("Train (live)")
     def area():
         job = state.current_job()
         finished = job is None or job.settled    # read before drawing: what is drawn is then final

@@ -1,0 +1,127 @@
+"""Pictures of every page, taken from the running app in headless Chromium (Debian's /usr/bin/chromium).
+
+    python bench/screenshots.py                              # the README's pictures: bench/pictures/*.png
+    python bench/screenshots.py --out /tmp/look --sizes 390x844,1280x800,1920x1080 --full
+
+It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on 10,000 images
+from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
+Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse) and Home.
+The README's pictures are these, at 1280×800: rerun the command after a change to the UI.
+"""
+import argparse
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench")]
+
+from server import start_server  # noqa: E402
+
+PICTURES = ROOT / "bench" / "pictures"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def settle(page, timeout=60_000):
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
+        state="attached", timeout=timeout)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        state="attached", timeout=timeout)
+
+
+def main_button(page, name):
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
+def draw_three(page):
+    canvas = page.locator("[data-testid='stBidiComponentIsolated']").first.locator("canvas.upper-canvas")
+    canvas.wait_for(timeout=30_000)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    arcs = [(140 + 55 * math.sin(t * math.pi / 10), 85 - 45 * math.cos(t * math.pi / 10)) for t in range(-6, 11)]
+    arcs += [(140 + 60 * math.sin(t * math.pi / 10), 185 - 50 * math.cos(t * math.pi / 10)) for t in range(0, 17)]
+    page.mouse.move(box["x"] + arcs[0][0], box["y"] + arcs[0][1])
+    page.mouse.down()
+    for x, y in arcs[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=3)
+    page.mouse.up()
+    page.get_by_role("heading", name="The network reads").or_(
+        page.get_by_role("heading", name="I don't know")).first.wait_for(timeout=30_000)
+
+
+def take(page, folder, name, size, full):
+    """A picture of the page at ``size``; with ``full``, the window is made as tall as the page (the
+    app scrolls inside its main section, so a browser's "full page" shot would stop at the window)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_timeout(800)                    # let charts finish drawing
+    if full:
+        height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+        page.set_viewport_size({"width": size[0], "height": min(max(size[1], height + 40), 8000)})
+        page.wait_for_timeout(800)
+    path = folder / (f"{name}{size[0]}x{size[1]}.png" if name.endswith("-") else f"{name}.png")
+    page.screenshot(path=str(path))
+    print(path)
+
+
+def tour(browser, url, folder, sizes, full):
+    page = browser.new_page(viewport={"width": sizes[0][0], "height": sizes[0][1]})
+
+    def every_size(name):
+        for size in sizes:
+            take(page, folder, name if len(sizes) == 1 and not full else f"{name}-", size, full)
+
+    page.goto(f"{url}/train?train_size=10000&epochs=40")
+    settle(page)
+    main_button(page, "Start").click()
+    page.get_by_text("training", exact=True).wait_for(timeout=30_000)
+    page.wait_for_timeout(5000)
+    every_size("train")
+    main_button(page, "Stop").click()
+    page.get_by_text("Saved to the runs list below.").wait_for(timeout=120_000)
+    settle(page)
+    for path, name in (("weights", "weights"), ("evaluate", "evaluate")):
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name={"weights": "Hidden weights",
+                                                                      "evaluate": "Evaluate"}[path]).click()
+        settle(page)
+        every_size(name)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw", exact=True).click()
+    settle(page)
+    page.set_viewport_size({"width": max(sizes[0][0], 1024), "height": max(sizes[0][1], 800)})
+    draw_three(page)
+    settle(page)
+    every_size("draw")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home", exact=True).click()
+    settle(page)
+    every_size("home")
+    page.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(PICTURES), help="folder for the pictures (default: bench/pictures)")
+    parser.add_argument("--sizes", default="1280x800", help="window sizes, e.g. 390x844,1280x800,1920x1080")
+    parser.add_argument("--full", action="store_true", help="whole pages instead of the first screen")
+    args = parser.parse_args()
+    sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server(tempfile.mkdtemp(), MLP_MAX_RUNNING="1", MLP_TIMING_LOG=os.environ.get("MLP_TIMING_LOG", ""))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            tour(browser, url, folder, sizes, args.full)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
