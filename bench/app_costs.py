@@ -9,6 +9,7 @@
    view, build the learning-curve figure and serialise it as Streamlit does (medians).
 3. Times the Hidden weights grid for the seed network's 16 units and the Evaluate page's confusion
    matrix (test-set forward pass included), built and serialised (medians).
+4. Runs every page (AppTest, in this process) on the largest network the app accepts, twice.
 """
 import argparse
 import signal
@@ -112,6 +113,32 @@ def drawing_reads(rounds):
     return times
 
 
+def largest_network_pages():
+    """Seconds for each page's script to run (AppTest, in this process) when the current run is the
+    largest network the app accepts (784 + 4 × 1024 + 10): the first run (its caches cold: the dead-unit
+    check, the test-set pass) and a second one."""
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    runs = tempfile.mkdtemp()
+    os.environ["MLP_RUNS_DIR"] = runs
+    RunStore(runs).save("0123456789ab", mlp.Network([784, 1024, 1024, 1024, 1024, 10], "relu", "softmax",
+                                                    "cross_entropy", "he"), {"name": "largest"})
+    times = {}
+    for page in ("pages/weights.py", "pages/evaluate.py", "pages/draw.py", "pages/train.py"):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+        at.switch_page(page)
+        runs_of_page = []
+        for _ in range(2):
+            started = time.perf_counter()
+            at.run()
+            runs_of_page.append(time.perf_counter() - started)
+        assert not at.exception, at.exception
+        times[page] = runs_of_page
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -134,6 +161,8 @@ def main():
           f"median {1000 * statistics.median(reads):.1f} ms")
     print(f"16-unit weight grid: median {1000 * statistics.median(grid):.1f} ms; confusion matrix with the "
           f"test-set pass: median {1000 * statistics.median(confusion):.1f} ms")
+    for page, (first, again) in largest_network_pages().items():
+        print(f"largest accepted network (784-1024x4-10), {page}: first run {first:.2f} s, again {again:.2f} s")
 
 
 if __name__ == "__main__":

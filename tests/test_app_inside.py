@@ -50,7 +50,7 @@ def figure_with_title(at, words):
 
 
 def grid(at):
-    return next(s for s in figures(at).values() if len(s["data"]) == 2 and s["data"][0]["type"] == "heatmap"
+    return next(s for s in figures(at).values() if len(s["data"]) == 3 and s["data"][0]["type"] == "heatmap"
                 and "customdata" in s["data"][1] and len(s["data"][1]["customdata"]) != 100)
 
 
@@ -76,7 +76,7 @@ def test_weights_grid_has_one_tile_per_first_layer_unit(trained_run):
     at = open_page(WEIGHTS)
     spec = grid(at)
     assert len(spec["data"][1]["customdata"]) == 12
-    labels = [a["text"] for a in spec["layout"]["annotations"]]
+    labels = spec["data"][2]["text"]
     assert labels[3] == f"3 · b {trainer.network.biases[0][3]:+.2f}"
     z = array(spec["data"][0]["z"])
     assert np.nanmax(np.abs(z)) == pytest.approx(np.abs(trainer.network.weights[0]).max(), rel=1e-5)

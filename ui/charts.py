@@ -104,9 +104,10 @@ def unit_grid(images, labels, limit, columns, selected=None, height_per_row=118)
     fig.add_scatter(x=centres_x, y=centres_y, mode="markers", customdata=list(range(len(images))),
                     marker=dict(size=36, opacity=0.01, symbol="square"), hovertext=labels,
                     hoverinfo="text", showlegend=False)
-    for i, label in enumerate(labels):
-        fig.add_annotation(x=centres_x[i], y=centres_y[i] - TILE / 2 - 0.5, text=label, showarrow=False,
-                           yanchor="bottom", font=dict(size=10, color="#c00" if i == selected else "#444"))
+    # All labels as one text trace: one Plotly annotation per tile costs ~10 ms each to build.
+    fig.add_scatter(x=centres_x, y=[y - TILE / 2 - 3.5 for y in centres_y], mode="text", text=labels,
+                    textfont=dict(size=10, color=["#c00" if i == selected else "#444" for i in range(len(labels))]),
+                    hoverinfo="skip", showlegend=False)
     fig.update_layout(height=max(180, rows * height_per_row + 40), margin=dict(l=0, r=0, t=20, b=0),
                       clickmode="event+select", dragmode=False)
     return _as_image(fig)

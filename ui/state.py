@@ -83,8 +83,14 @@ def shipped_models():
 
 
 @st.cache_resource(show_spinner=False)
-def _shipped(path, modified):
+def _shipped(path, version):
     """A shipped model, loaded once per process and shared: pages must not change it."""
+    return mlp.load(path, with_extras=True, check_sizes=check_layers)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _saved(path, version):
+    """A saved run's file, loaded once per version of the file and shared: pages must not change it."""
     return mlp.load(path, with_extras=True, check_sizes=check_layers)
 
 
@@ -147,8 +153,9 @@ def current_run() -> CurrentRun | None:
     if path is None:
         return None
     try:
-        saved = (_shipped(str(path), path.stat().st_mtime) if str(run_id).startswith(SHIPPED)
-                 else store().load(run_id))
+        version = path.stat()
+        load = _shipped if str(run_id).startswith(SHIPPED) else _saved
+        saved = load(str(path), (version.st_ino, version.st_size, version.st_mtime_ns))
     except FileNotFoundError:                  # deleted (by another session) since it was listed
         return None
     except OSError as err:
