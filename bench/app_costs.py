@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import mlp  # noqa: E402
-from mlp.jobs import Registry  # noqa: E402
-from mlp.runs import RunStore  # noqa: E402
+from runner.jobs import Registry  # noqa: E402
+from runner.store import RunStore  # noqa: E402
 from server import start_server  # noqa: E402
 from mlp import analysis  # noqa: E402
 from ui import charts  # noqa: E402

@@ -13,9 +13,8 @@ from pathlib import Path
 from .config import CHOICES, FIELDS, ConfigError
 from .data import DataError, load_mnist
 from .analysis import confusion_matrix, per_digit_accuracy
-from .io import load, save
+from .io import load, save, thin_snapshots
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS, follows_the_notebook
-from .runs import thin_snapshots
 from .training import Trainer, TrainingDiverged, evaluate
 
 USAGE_ERROR = 2

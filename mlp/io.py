@@ -41,6 +41,9 @@ MAX_META_BYTES = 16 * 2**20
 takes about one)."""
 MAX_PARAMS = 50_000_000
 MAX_SNAPSHOT_BYTES = 64 * 2**20
+"""The most snapshot data a file may declare to be read."""
+SAVED_SNAPSHOT_BYTES = 32 * 2**20
+"""The most snapshot data ``thin_snapshots`` keeps by default (a long wide run keeps fewer than one per epoch)."""
 MAX_EVENTS = 20_000
 MAX_TEXT = 2_000
 STATUSES = ("done", "stopped", "diverged", "failed", "interrupted", "uploaded")
@@ -452,3 +455,13 @@ FIELD_CHECKS = {
 }
 """The descriptive fields a model file may hold, each with a check that returns None when the value
 is well formed and otherwise says what is wrong with it."""
+
+
+def thin_snapshots(snapshots, epochs, max_bytes=SAVED_SNAPSHOT_BYTES):
+    """Keep at most ``max_bytes`` of snapshots, evenly spread, always the first and the last."""
+    snapshots = np.asarray(snapshots, np.float32)
+    keep = max(2, max_bytes // max(snapshots[0].nbytes, 1))
+    if len(snapshots) <= keep:
+        return snapshots, np.asarray(epochs, np.float64)
+    picked = np.unique(np.linspace(0, len(snapshots) - 1, keep).round().astype(int))
+    return snapshots[picked], np.asarray(epochs, np.float64)[picked]

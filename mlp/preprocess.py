@@ -12,7 +12,6 @@ Output: float32 (784,) in [0, 1], ink high, or None when there is no ink at all.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 FIELD, BOX = 28, 20
 INK_THRESHOLD = 0.1
@@ -40,6 +39,8 @@ def ink_box(strength, threshold=INK_THRESHOLD):
 
 def _resize(array, width, height):
     """Anti-aliased resize of a float image in [0, 1] (area averaging when shrinking)."""
+    from PIL import Image          # here, not at the top: ``import mlp`` needs NumPy alone
+
     picture = Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8))
     return np.asarray(picture.resize((width, height), Image.Resampling.LANCZOS), np.float32) / 255.0
 

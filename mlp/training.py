@@ -114,6 +114,7 @@ class Trainer:
                             else None)
 
         self.epoch = 0                  # epochs completed
+        self.target_epoch = config.epochs   # run() trains until this many are complete
         self.samples_seen = 0
         self.elapsed = 0.0              # seconds spent training (pauses excluded)
         self.status = "ready"           # ready, running, paused, stopped, done, diverged
@@ -129,19 +130,34 @@ class Trainer:
 
     # ---- control, callable from any thread ----------------------------------------------------
     def pause(self):
-        if self.status == "running":
+        """Hold before the next batch. Also before training starts (or between two ``run`` calls):
+        the next ``run`` then begins paused."""
+        if self.status in ("running", "ready"):
             self._go.clear()
             self._interrupt = True
-            self.status = "paused"
+            if self.status == "running":
+                self.status = "paused"
+
+    @property
+    def on_hold(self):
+        """True while paused, or while a pause waits for training to start."""
+        return not self._go.is_set()
 
     def resume(self):
-        if self.status == "paused":
-            self.status = "running"
+        if not self._go.is_set():
+            if self.status == "paused":
+                self.status = "running"
             self._go.set()
 
     def stop(self):
         self._stop_requested = self._interrupt = True
         self._go.set()
+
+    def set_target(self, epoch):
+        """Train until ``epoch`` epochs are complete; may be called while ``events`` runs (from any
+        thread): the loop reads it at every epoch's end, so ``set_target(trainer.epoch + 1)`` in the
+        middle of an epoch stops at that epoch's end."""
+        self.target_epoch = max(1, min(int(epoch), self.config.epochs))
 
     def set_lr(self, lr):
         """Change the learning rate; the next batch uses it."""
@@ -192,12 +208,12 @@ class Trainer:
         """Train, yielding each Event as it happens (a generator: training advances as you iterate)."""
         if self.finished:
             return
-        until = min(until_epoch or self.config.epochs, self.config.epochs)
-        self.status = "running"
+        self.set_target(until_epoch or self.config.epochs)
+        self.status = "running" if self._go.is_set() else "paused"
         with np.errstate(over="ignore", under="ignore"):
             if not self.progress:
                 self._record("progress", 0.0, train_loss=None)     # the untrained network
-            while self.epoch < until and not self._stop_requested:
+            while self.epoch < self.target_epoch and not self._stop_requested:
                 yield from self._epoch()
         if self._stop_requested:
             self.status = "stopped"

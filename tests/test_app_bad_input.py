@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import mlp
+import runner.store
 from apptest_helpers import open_page, wait_for_job, plain
 from test_app_draw import canvas_with, drawing
 
@@ -31,7 +32,7 @@ def test_extreme_but_valid_settings_train(query, changes, expected, runs_dir):
     at = open_page(TRAIN, query=query)
     assert not at.warning or all("ignored" not in plain(w.value) for w in at.warning)
     job = start(at)
-    assert job.status == expected and job.saved and len(job.trainer.history) == int(query["epochs"])
+    assert job.status == expected and job.saved and len(job.view()["history"]) == int(query["epochs"])
 
 
 @pytest.mark.parametrize("query,words", [
@@ -57,7 +58,7 @@ def test_diverging_settings_stop_with_an_explanation(changes, runs_dir):
     job = start(at)
     assert job.status == "diverged"
     assert any("learning rate" in plain(e.value) and "too large" in plain(e.value) for e in at.error)
-    assert mlp.runs.RunStore(runs_dir).info(job.id).status == "diverged"   # what it learned is kept
+    assert runner.store.RunStore(runs_dir).info(job.id).status == "diverged"   # what it learned is kept
 
 
 class FakeUpload(io.BytesIO):
@@ -103,7 +104,7 @@ def test_bad_uploads_are_refused_with_the_reason_and_nothing_is_kept(case, runs_
         at = open_page(TRAIN)
     refusals = [plain(e.value) for e in at.error if "refused" in plain(e.value)]
     assert refusals and reason in refusals[0], [plain(e.value) for e in at.error]
-    assert mlp.runs.RunStore(runs_dir).list() == [] and list(runs_dir.iterdir()) == []
+    assert runner.store.RunStore(runs_dir).list() == [] and list(runs_dir.iterdir()) == []
 
 
 def test_uploads_have_a_size_limit_in_the_server_config():
@@ -156,8 +157,8 @@ def test_broken_data_is_explained_on_every_page(damage, runs_dir, tmp_path, monk
 
 
 def test_a_run_damaged_after_it_was_saved_is_refused_on_the_pages(runs_dir):
-    store = mlp.runs.RunStore(runs_dir)
-    run_id = mlp.runs.new_run_id()
+    store = runner.store.RunStore(runs_dir)
+    run_id = runner.store.new_run_id()
     store.save(run_id, mlp.Network([784, 8, 10]), {"name": "damaged later"})
     with np.load(store.path(run_id), allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}

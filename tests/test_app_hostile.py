@@ -11,7 +11,7 @@ import pytest
 import mlp
 from apptest_helpers import open_page, plain, shown
 from mlp.config import MAX_EPOCHS
-from mlp.runs import RunStore, new_run_id
+from runner.store import RunStore, new_run_id
 
 TRAIN, WEIGHTS, EVALUATE, DRAW = "pages/train.py", "pages/weights.py", "pages/evaluate.py", "pages/draw.py"
 PAGES = ["pages/home.py", TRAIN, WEIGHTS, EVALUATE, DRAW]

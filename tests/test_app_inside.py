@@ -7,7 +7,7 @@ import pytest
 
 import mlp
 from apptest_helpers import open_page, plain
-from mlp.runs import RunStore, new_run_id
+from runner.store import RunStore, new_run_id
 
 WEIGHTS, EVALUATE = "pages/weights.py", "pages/evaluate.py"
 

@@ -6,6 +6,7 @@ from unittest import mock
 import numpy as np
 
 import mlp
+import runner.store
 from apptest_helpers import open_page, registry, wait_for_job, wait_until, plain
 
 TRAIN = "pages/train.py"
@@ -78,14 +79,14 @@ def test_a_short_run_trains_live_fills_history_and_is_saved(runs_dir):
     at.button(key="start").click().run()
     assert not at.exception
     job = wait_for_job(at)
-    assert job.status == "done" and len(job.trainer.history) == 2
+    assert job.status == "done" and len(job.view()["history"]) == 2
     assert job.config.train_size == 1000 and job.config.optimizer == "adam"
     assert at.query_params["run"] == job.id
     metrics = {m.label: plain(m.value) for m in at.metric}
     assert metrics["Epoch"] == "2.00" and float(metrics["Test accuracy"].rstrip("%")) > 50
     curves = next(f for f in figures(at) if f["data"][0]["name"] == "test accuracy")
-    assert len(curves["data"][0]["x"]) == len(job.trainer.progress)
-    saved = mlp.runs.RunStore(runs_dir).list()
+    assert len(curves["data"][0]["x"]) == len(job.view()["progress"])
+    saved = runner.store.RunStore(runs_dir).list()
     assert [r.id for r in saved] == [job.id] and saved[0].epochs_done == 2
     assert at.session_state["current_run"] == job.id
     assert any(job.name in str(df.value) for df in at.dataframe)
@@ -97,7 +98,7 @@ def test_the_seed_preset_shows_the_notebooks_figures_beside_ours(runs_dir):
     at.button(key="step").click().run()                       # one epoch, then it waits
     job = registry().get(at.session_state["current_run"])
     assert wait_until(lambda: job.status == "paused", timeout=60)
-    assert job.trainer.epoch == 1
+    assert job.view()["epoch"] == 1
     at.run()
     table = [df for df in at.dataframe if "notebook (%)" in str(df.value.columns.tolist())]
     assert table and table[0].value["notebook (%)"].tolist() == [83.41]
@@ -111,16 +112,18 @@ def test_pause_resume_step_and_stop_buttons_drive_the_run(runs_dir):
     at.button(key="start").click().run()
     job = registry().get(at.session_state["current_run"])
     at.button(key="pause").click().run()
-    assert job.status == "paused" and at.button(key="resume")
-    seen = job.trainer.samples_seen
+    assert wait_until(lambda: job.status == "paused")
+    at.run()
+    assert at.button(key="resume")
+    seen = job.samples_seen
     at.button(key="resume").click().run()
-    assert job.status in ("running", "done")
+    assert wait_until(lambda: job.status in ("running", "done"))
     at.button(key="stop").click().run()
     job.join(30)
     at.run()
-    assert job.status == "stopped" and job.trainer.samples_seen >= seen
+    assert job.status == "stopped" and job.samples_seen >= seen
     assert not at.button(key="start").disabled
-    assert mlp.runs.RunStore(runs_dir).list()[0].status == "stopped"
+    assert runner.store.RunStore(runs_dir).list()[0].status == "stopped"
 
 
 def test_changing_the_learning_rate_while_training_reaches_the_run(runs_dir):
@@ -130,7 +133,7 @@ def test_changing_the_learning_rate_while_training_reaches_the_run(runs_dir):
     job = registry().get(at.session_state["current_run"])
     assert not at.select_slider(key="lr").disabled and at.selectbox(key="optimizer").disabled
     at.select_slider(key="lr").set_value(0.005).run()
-    assert job.trainer.lr == 0.005
+    assert wait_until(lambda: job.view()["lr"] == 0.005)
     job.stop()
     job.join(30)
 
@@ -163,14 +166,14 @@ def test_bad_uploads_are_refused_and_good_ones_become_runs(runs_dir, tmp_path):
             at = open_page(TRAIN)
         shown = " ".join(plain(m.value) for m in (*at.error, *at.success))
         assert expected in shown, shown
-    runs = mlp.runs.RunStore(runs_dir).list()
+    runs = runner.store.RunStore(runs_dir).list()
     assert [r.name for r in runs] == ["good"] and runs[0].status == "uploaded"
 
 
 def test_saved_runs_can_be_chosen_renamed_compared_and_deleted(runs_dir):
-    store = mlp.runs.RunStore(runs_dir)
+    store = runner.store.RunStore(runs_dir)
     for name, acc in (("first", 0.9), ("second", 0.95)):
-        store.save(mlp.runs.new_run_id(), mlp.Network([784, 8, 10]),
+        store.save(runner.store.new_run_id(), mlp.Network([784, 8, 10]),
                    {"name": name, "test_accuracy": acc, "history": [
                        {"epoch": 1.0, "test_accuracy": acc - 0.1}, {"epoch": 2.0, "test_accuracy": acc}]})
     at = open_page(TRAIN)

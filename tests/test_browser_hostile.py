@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 import mlp
 from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
-from mlp.runs import RunStore, new_run_id
+from runner.store import RunStore, new_run_id
 
 LONG = "train?train_size=10000&epochs=60"
 SHORT = "train?train_size=2000&epochs=2&layers=784-16-10&activation=relu&output=softmax&loss=cross_entropy" \

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 import mlp
 from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
-from mlp.runs import RunStore, new_run_id
+from runner.store import RunStore, new_run_id
 
 GUARD = Path(__file__).parent / "netguard"
 

@@ -95,3 +95,16 @@ def test_idx_folder_problems_are_explained(tmp_path):
     (tmp_path / "bad").write_bytes(b"PK\x03\x04 not idx")
     with pytest.raises(mlp.DataError, match="not an IDX file"):
         data.read_idx(tmp_path / "bad")
+
+
+def test_import_mlp_needs_numpy_alone():
+    """The engine imports neither Streamlit, Pillow, Plotly nor the run service."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; import mlp; loaded = [m for m in ('streamlit', 'PIL', 'plotly', 'runner', 'threadpoolctl') "
+            "if m in sys.modules]; print(loaded)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -14,7 +14,7 @@ def _options():
     Damaged files are left out here (the Train page's runs list shows them, with Delete)."""
     options = {}
     for job in state.registry().jobs():
-        if not job.saved and job.trainer.samples_seen:
+        if not job.saved and job.samples_seen:
             options[job.id] = f"{job.name} · {'-'.join(map(str, job.config.layers))} · {job.status} (live)"
     for run in state.store().list():
         if not run.damaged:

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import threadpoolctl
 
 import mlp
 from mlp.config import check_layers
-from mlp.jobs import Job, Registry
-from mlp.runs import RunStore
+from runner import dataset as shared_data
+from runner.jobs import Job, Registry, default_max_running
+from runner.local import LocalTransport
+from runner.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = Path(os.environ.get("MLP_RUNS_DIR", ROOT / "runs"))
-MAX_RUNNING = int(os.environ.get("MLP_MAX_RUNNING", "2"))
-"""How many runs may train at the same time on this server; later ones wait in a queue."""
+MAX_RUNNING = int(os.environ.get("MLP_MAX_RUNNING") or default_max_running())
+"""How many runs may train at the same time on this server (default: its CPU cores); later ones queue."""
 ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
 """Seconds a paused run may sit unwatched before it is stopped and saved."""
 MODELS_DIR = ROOT / "models"
@@ -38,11 +38,9 @@ CURRENT = "current_run"
 
 @st.cache_resource(show_spinner="Loading MNIST…")
 def _dataset():
-    """MNIST, loaded once per server process and shared read-only by every session and job."""
-    arrays = mlp.load_mnist()
-    for array in arrays:
-        array.setflags(write=False)
-    return arrays
+    """MNIST, checked once per server process, as read-only memory maps of the cache that the
+    training workers map too (``runner.dataset``): one copy in memory for them all."""
+    return shared_data.shared_mnist()
 
 
 def dataset():
@@ -56,13 +54,8 @@ def dataset():
 
 @st.cache_resource
 def _registry(runs_dir, max_running):
-    # Several runs share the server's few cores: one BLAS thread each keeps them from fighting
-    # over the cores (and leaves the web server room to answer).
-    threadpoolctl.threadpool_limits(1, user_api="blas")
-    # Training threads hold the interpreter lock between NumPy calls; handing it over every 1 ms
-    # instead of every 5 ms lets page scripts of other users through sooner.
-    sys.setswitchinterval(0.001)
-    registry = Registry(_dataset(), RunStore(runs_dir), max_running, ABANDON_AFTER)
+    registry = Registry(RunStore(runs_dir), LocalTransport(shared_data.cache_folder()), max_running,
+                        ABANDON_AFTER)
     atexit.register(registry.shutdown)         # a stopping server saves its unfinished runs
     return registry
 
@@ -145,10 +138,13 @@ def current_run() -> CurrentRun | None:
         return None
     job = registry().get(run_id)
     if job is not None and not job.saved:
-        t = job.trainer
-        meta = {"name": job.name, "config": job.config.to_dict(), "status": job.status,
-                "history": [e.to_dict() for e in t.history]}
-        return CurrentRun(run_id, t.copy_network(), meta, *t.snapshot_arrays(), live=True)
+        network = job.network()
+        if network is None:                    # queued: nothing to show yet
+            return None
+        view = job.view()
+        meta = {"name": job.name, "config": job.config.to_dict(), "status": view["status"],
+                "history": [e.to_dict() for e in view["history"]]}
+        return CurrentRun(run_id, network, meta, *job.snapshot_arrays(), live=True)
     path = model_file(run_id)
     if path is None:
         return None

@@ -15,14 +15,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .config import check_layers
-from .io import SavedModel, load, read_meta, save, stale_temporary_files
+from mlp.config import check_layers
+from mlp.io import SavedModel, load, read_meta, save, stale_temporary_files, thin_snapshots
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 MAX_NAME = 80
-MAX_SNAPSHOT_BYTES = 32 * 2**20
 
 
 def new_run_id():
@@ -178,13 +175,3 @@ class RunStore:
 
 ARCHITECTURE_KEYS = ("format", "format_version", "sizes", "activation", "output", "loss", "init", "run_id")
 """Metadata keys that ``mlp.io.save`` writes itself from the network and the run id."""
-
-
-def thin_snapshots(snapshots, epochs, max_bytes=MAX_SNAPSHOT_BYTES):
-    """Keep at most ``max_bytes`` of snapshots, evenly spread, always the first and the last."""
-    snapshots = np.asarray(snapshots, np.float32)
-    keep = max(2, max_bytes // max(snapshots[0].nbytes, 1))
-    if len(snapshots) <= keep:
-        return snapshots, np.asarray(epochs, np.float64)
-    picked = np.unique(np.linspace(0, len(snapshots) - 1, keep).round().astype(int))
-    return snapshots[picked], np.asarray(epochs, np.float64)[picked]

@@ -1,0 +1,327 @@
+"""Training jobs for a server with many users: every run trains in a worker process of its own.
+
+The registry (one per server process) queues runs first come, first served, and lets at most
+``max_running`` train at once (by default one per CPU core this process may use). A job is the
+server's handle on one run: control methods send commands to its worker, and the worker's updates
+(``runner.worker``) are gathered here, so a page reads the last state it was sent and never waits on
+a busy worker. Nothing here knows about Streamlit.
+
+Where the worker runs is the transport's business: ``runner.local`` (a process on this machine, the
+default) or ``runner.cluster`` (a Ray actor). A worker saves its own run when it ends. If it dies
+instead, the job marks the run *failed* with the reason and saves what it had trained up to its last
+snapshot; its slot goes to the next run in the queue and nothing else is touched.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+
+import numpy as np
+
+from mlp import Event, Network
+from runner.store import RunStore, new_run_id
+from runner.worker import RunSpec
+
+FINAL = ("stopped", "done", "diverged", "failed", "interrupted")
+FORGET_AFTER = 120.0
+"""Seconds a saved job stays in the registry, so pages still watching it see its final state; then
+the registry forgets it and pages read the saved file."""
+
+
+def default_max_running():
+    """The CPU cores this process may use (its affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class Job:
+    """One run, as the server sees it. Control methods may be called from any thread."""
+
+    def __init__(self, registry, config, name, run_id, until_epoch=None):
+        self.registry, self.config, self.name, self.id = registry, config, name, run_id
+        self.created = time.time()
+        self.last_seen = time.time()      # when a page last looked at this job (for the abandon rule)
+        self._until, self._lr = until_epoch, None
+        self._lock = threading.Lock()
+        self._state = {"status": "queued", "epoch": 0, "samples_seen": 0, "elapsed": 0.0, "lr": config.lr,
+                       "error": None, "saved": False}
+        self._progress, self._history, self._snapshots, self._params = [], [], [], None
+        self._worker = None
+        self._cancelled = self._interrupting = False
+        self._failure = None
+        self._settled = threading.Event()
+        self.settled_at = None
+
+    # ---- state ---------------------------------------------------------------------------------
+    @property
+    def status(self):
+        """queued, running, paused, stopped, done, diverged, failed or interrupted."""
+        if self._failure is not None:
+            return "interrupted" if self._interrupting else "failed"
+        if self._worker is None:
+            return "stopped" if self._cancelled else "queued"
+        return self._state["status"]
+
+    @property
+    def active(self):
+        return self.status not in FINAL
+
+    @property
+    def settled(self):
+        """True once the run is over and saved (or its saving failed): nothing will change any more."""
+        return self._settled.is_set()
+
+    @property
+    def saved(self):
+        return self._state["saved"]
+
+    @property
+    def error(self):
+        return self._failure or self._state["error"]
+
+    @property
+    def samples_seen(self):
+        return self._state["samples_seen"]
+
+    def view(self):
+        """A consistent copy of what a page shows: status, events and figures. Never waits on the worker."""
+        self.last_seen = time.time()
+        with self._lock:
+            s = self._state
+            return {"id": self.id, "name": self.name, "status": self.status, "error": self._failure or s["error"],
+                    "config": self.config, "progress": list(self._progress), "history": list(self._history),
+                    "epoch": s["epoch"], "samples_seen": s["samples_seen"], "elapsed": s["elapsed"], "lr": s["lr"],
+                    "total_samples": self.config.epochs * self.config.train_size,
+                    "queue_position": self.registry.queue_position(self.id), "saved": s["saved"]}
+
+    def network(self):
+        """The network as the worker last sent it (a new object), or None before it started."""
+        with self._lock:
+            params = self._params
+        if params is None:
+            return None
+        c = self.config
+        network = Network(c.layers, c.activation, c.output, c.loss, c.init, dtype=np.float32)
+        network.params[...] = params
+        return network
+
+    def snapshot_arrays(self):
+        """The snapshots so far: parameters (k, n_params) and their epochs (k,)."""
+        with self._lock:
+            snapshots = list(self._snapshots)
+        return np.stack([p for _, p in snapshots]), np.array([e for e, _ in snapshots])
+
+    # ---- control -------------------------------------------------------------------------------
+    def pause(self):
+        self._send("pause")
+
+    def resume(self):
+        """Carry on to the last epoch, from a pause or from a step."""
+        self._send("resume")
+
+    def step(self):
+        """Train to the end of the current epoch (or one more epoch, when waiting), then wait."""
+        if self._worker is None:
+            self._until = 1                   # still queued: it trains one epoch once it starts
+        self._send("step")
+
+    def stop(self, note=None):
+        """Stop at the next batch; the run is saved (``note``, if given, is saved as its message)."""
+        if self._worker is None:
+            self._cancelled = True
+            self.registry.dispatch()
+        self._send("stop", note)
+
+    def interrupt(self):
+        """Stop because the server is shutting down; the run is saved marked "interrupted"."""
+        self._interrupting = True
+        if self._worker is None:
+            self._cancelled = True
+        self._send("interrupt")
+
+    def set_lr(self, lr):
+        if self._worker is None:
+            self._lr = float(lr)
+            with self._lock:
+                self._state["lr"] = float(lr)
+        self._send("set_lr", float(lr))
+
+    def join(self, timeout=None):
+        """Wait until the run is over and saved (True), or ``timeout`` seconds (False)."""
+        if self._worker is None and self._cancelled:
+            return True
+        return self._settled.wait(timeout)
+
+    def _send(self, name, value=None):
+        worker = self._worker
+        if worker is not None and not self.settled:
+            worker.command(name, value)
+
+    # ---- the worker's side -----------------------------------------------------------------------
+    def spec(self):
+        return RunSpec(self.id, self.name, self.config, str(self.registry.store.root), self._until, self._lr,
+                       self.created)
+
+    def on_update(self, update):
+        """An update from the worker (a thread of the transport calls this)."""
+        with self._lock:
+            for key in ("status", "epoch", "samples_seen", "elapsed", "lr", "error", "saved"):
+                self._state[key] = update[key]
+            for event in update["events"]:
+                event = Event(**event)
+                self._progress.append(event)
+                if event.kind == "epoch":
+                    self._history.append(event)
+            self._snapshots.extend(update["snapshots"])
+            if update["params"] is not None:
+                self._params = update["params"]
+
+    def on_exit(self, death=None):
+        """The worker is gone: after saving its run (``death`` None), or died saying nothing more."""
+        if death is not None:
+            self._failure = (f"Training stopped: {death}." if self._interrupting else f"Training failed: {death}.")
+            self._save_what_it_had()
+        self.settled_at = time.time()
+        self._settled.set()
+        self.registry.finished(self)
+
+    def _save_what_it_had(self):
+        """Save the run as it was at its last snapshot (the worker's own save never came)."""
+        with self._lock:
+            if not self._snapshots or not self._state["samples_seen"]:
+                return
+            epoch, params = self._snapshots[-1]
+            history = [e.to_dict() for e in self._history if e.epoch <= epoch]
+            progress = [e.to_dict() for e in self._progress if e.epoch <= epoch]
+            snapshots = list(self._snapshots)
+        network = self.network()
+        network.params[...] = params
+        self._failure += f" What it had learned up to epoch {epoch:g} (its last snapshot) is saved."
+        meta = {"name": self.name, "status": self.status, "created": self.created, "finished": time.time(),
+                "error": self._failure, "dataset": "mnist", "config": self.config.to_dict(),
+                "test_accuracy": history[-1]["test_accuracy"] if history else None,
+                "history": history, "progress": progress}
+        try:
+            self.registry.store.save(self.id, network, meta, np.stack([p for _, p in snapshots]),
+                                     np.array([e for e, _ in snapshots]))
+            with self._lock:
+                self._state["saved"] = True
+        except OSError as err:
+            self._failure += f" (It could not be saved: {err}.)"
+
+
+class Registry:
+    """Every job of this server process, with a cap on how many train at the same time.
+
+    The abandon rule: a run trains to its last epoch whether or not anyone watches (every run has
+    at most 200 epochs, so it ends). A run left *paused* (or waiting after a step) that no page has
+    looked at for ``abandon_after`` seconds is stopped and saved, so it cannot hold a training slot
+    for ever. On shutdown, ``shutdown()`` saves every unfinished run marked "interrupted".
+
+    transport: ``start(spec, on_update, on_exit)`` returns a worker handle with ``command(name,
+    value)``, ``kill()`` and ``pid`` (``runner.local.LocalTransport`` by default).
+    """
+
+    def __init__(self, store: RunStore, transport, max_running=None, abandon_after=600.0,
+                 forget_after=FORGET_AFTER):
+        self.store, self.transport = store, transport
+        self.max_running = max(1, int(max_running or default_max_running()))
+        self.abandon_after, self.forget_after = float(abandon_after), float(forget_after)
+        self._jobs: dict[str, Job] = {}
+        self._queue: collections.deque[str] = collections.deque()
+        self._running: set[str] = set()
+        self._lock = threading.RLock()
+        self._closing = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="job-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def submit(self, config, name=None, until_epoch=None):
+        """Queue a run (it starts when a slot is free). Raises ConfigError if the settings are invalid."""
+        config.validate()
+        run_id = new_run_id()
+        job = Job(self, config, name or f"{config.activation} {'-'.join(map(str, config.layers))}",
+                  run_id, until_epoch)
+        with self._lock:
+            self._jobs[run_id] = job
+            self._queue.append(run_id)
+        self.dispatch()
+        return job
+
+    def get(self, run_id):
+        return self._jobs.get(run_id)
+
+    def jobs(self):
+        return list(self._jobs.values())
+
+    def active(self):
+        return [j for j in self.jobs() if j.active]
+
+    def queue_position(self, run_id):
+        """1 for the next job to start, 2 after it...; 0 if not waiting."""
+        with self._lock:
+            waiting = [i for i in self._queue if not self._jobs[i]._cancelled]
+            return waiting.index(run_id) + 1 if run_id in waiting else 0
+
+    def dispatch(self):
+        """Start queued jobs while slots are free; drop cancelled ones from the queue."""
+        with self._lock:
+            while self._queue and (len(self._running) < self.max_running or self._jobs[self._queue[0]]._cancelled):
+                job = self._jobs[self._queue.popleft()]
+                if job._cancelled or self._closing.is_set():
+                    continue
+                self._running.add(job.id)
+                with job._lock:
+                    job._state["status"] = "running"      # until its worker says otherwise
+                job._worker = self.transport.start(job.spec(), job.on_update, job.on_exit)
+
+    def finished(self, job):
+        """A job's worker is gone: free its slot and start the next one."""
+        with self._lock:
+            self._running.discard(job.id)
+        self.dispatch()
+
+    def forget_settled(self, now=None):
+        """Drop jobs saved more than ``forget_after`` seconds ago: pages then read their saved files."""
+        now = time.time() if now is None else now
+        with self._lock:
+            for run_id, job in list(self._jobs.items()):
+                over = job.settled or (job._cancelled and job._worker is None)
+                if over and now - (job.settled_at or job.created) > self.forget_after:
+                    del self._jobs[run_id]
+
+    def stop_all(self, timeout=10):
+        for job in self.jobs():
+            job.stop()
+        self._wait_and_kill(timeout)
+
+    def shutdown(self, timeout=20):
+        """Save every unfinished run, marked "interrupted" (the server is stopping); leave no worker."""
+        self._closing.set()
+        for job in self.jobs():
+            if job.active:
+                job.interrupt()
+        self._wait_and_kill(timeout)
+
+    def _wait_and_kill(self, timeout):
+        deadline = time.time() + timeout
+        for job in self.jobs():
+            if job._worker is not None:
+                if not job.join(max(0.0, deadline - time.time())):
+                    job._worker.kill()        # its reader then saves what it had
+                    job.join(10)
+
+    def abandoned(self, now=None):
+        """Jobs paused (or waiting after a step) that no page has looked at for ``abandon_after`` s."""
+        now = time.time() if now is None else now
+        return [j for j in self.jobs() if j.status == "paused" and now - j.last_seen > self.abandon_after]
+
+    def _watch(self, every=5.0):
+        while not self._closing.wait(every):
+            for job in self.abandoned():
+                job.stop(f"Stopped after {self.abandon_after / 60:g} minutes paused with nobody watching; "
+                         "what it had learned is saved.")
+            self.forget_settled()

@@ -1,0 +1,207 @@
+"""The local transport: each run's ``TrainingWorker`` in a process of its own on this machine.
+
+A worker is ``python -m runner.local`` started with two pipes: commands in, updates out. Messages are
+JSON with NumPy arrays sent as raw bytes beside it (``encode``/``decode``): nothing crosses the pipes
+as pickle. A thread of the server reads each worker's updates and hands them to its job, so a page
+only ever reads the last state it was sent. (A fresh interpreter, not a fork of the web server: a
+fork would inherit the server's threads and locks; the start costs about 0.4 s.)
+
+A worker exits when its run is saved. If the server disappears (its end of the command pipe closes),
+the worker stops its run, saves it marked *interrupted* and exits: no orphan keeps training. If the
+worker dies (killed, out of memory, a crash), the reading thread sees its pipe close without a final
+update and reports why, so the job can mark the run *failed* and save what it had.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class LocalTransport:
+    """Starts each run's worker in a process of its own; the workers read MNIST from ``data_folder``
+    (a ``runner.dataset`` cache)."""
+
+    name = "local worker processes"
+
+    def __init__(self, data_folder):
+        self.data_folder = str(data_folder)
+
+    def start(self, spec, on_update, on_exit):
+        return LocalWorker(spec, self.data_folder, on_update, on_exit)
+
+
+class LocalWorker:
+    """A worker process for one run. ``on_update(update)`` and ``on_exit(reason)`` are called from a
+    thread of this process: ``on_exit`` with None after a final update, else with why it died."""
+
+    def __init__(self, spec, data_folder, on_update, on_exit):
+        command_in, command_out = os.pipe()
+        update_in, update_out = os.pipe()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen([sys.executable, "-m", "runner.local", str(command_in), str(update_out)],
+                                        pass_fds=(command_in, update_out), cwd=ROOT, env=env,
+                                        start_new_session=True)   # Ctrl-C goes to the server, which stops it
+        os.close(command_in)
+        os.close(update_out)
+        self._commands = Connection(command_out, readable=False)
+        self._updates = Connection(update_in, writable=False)
+        self._send_lock = threading.Lock()
+        spec_data = {**asdict(spec), "config": spec.config.to_dict()}
+        self.command("start", {"spec": spec_data, "data_folder": data_folder})
+        self._reader = threading.Thread(target=self._read, args=(on_update, on_exit),
+                                        name=f"updates-{spec.run_id}", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def command(self, name, value=None):
+        with self._send_lock:
+            try:
+                self._commands.send_bytes(encode({"command": name, "value": value}))
+            except (OSError, EOFError):
+                pass                             # the worker has gone: its reader reports why
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def _read(self, on_update, on_exit):
+        settled = False
+        try:
+            while True:
+                try:
+                    update = decode(self._updates.recv_bytes())
+                except (EOFError, OSError):
+                    break
+                on_update(update)
+                if update["settled"]:
+                    settled = True
+                    break
+        finally:
+            try:
+                self.process.wait(timeout=None if settled else 5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self._updates.close()
+            with self._send_lock:
+                self._commands.close()
+            on_exit(None if settled else _death(self.process.returncode))
+
+
+def _death(code):
+    """Why a worker process ended without saying goodbye, in words."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (killed, for example by the system when memory ran out)" if -code == signal.SIGKILL else ""
+        return f"the worker process was ended by {name}{hint}"
+    return f"the worker process exited with code {code}"
+
+
+# ---- the wire format: JSON, with arrays as raw bytes after it (never pickle) -------------------------
+def encode(message):
+    """bytes: a 4-byte length, the JSON of ``message`` (arrays replaced by references), the arrays."""
+    blobs = []
+
+    def plain(value):
+        if isinstance(value, np.ndarray):
+            blobs.append(np.ascontiguousarray(value))
+            return {"__array__": len(blobs) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
+    head = json.dumps(plain(message)).encode()
+    return b"".join([struct.pack("<I", len(head)), head, *(b.tobytes() for b in blobs)])
+
+
+def decode(data):
+    """The message ``encode`` made (only plain JSON types and float/int arrays come out)."""
+    (size,) = struct.unpack_from("<I", data)
+    message = json.loads(data[4:4 + size])
+    offset = [4 + size]
+
+    def arrays(value):
+        if isinstance(value, dict) and "__array__" in value:
+            dtype = np.dtype(value["dtype"])
+            if dtype.kind not in "fiu":
+                raise ValueError(f"unexpected array type {dtype}")
+            count = int(np.prod(value["shape"], dtype=np.int64))
+            array = np.frombuffer(data, dtype, count, offset[0]).reshape(value["shape"]).copy()
+            offset[0] += count * dtype.itemsize
+            return array
+        if isinstance(value, list):
+            return [arrays(v) for v in value]
+        if isinstance(value, dict):
+            return {k: arrays(v) for k, v in value.items()}
+        return value
+
+    return arrays(message)
+
+
+# ---- the worker process ---------------------------------------------------------------------------
+def main(command_fd, update_fd):
+    """Train one run: the first command carries its spec; then listen for commands while training."""
+    from mlp import TrainConfig
+    from runner.dataset import open_cache
+    from runner.worker import RunSpec, TrainingWorker
+
+    commands = Connection(command_fd, writable=False)
+    updates = Connection(update_fd, readable=False)
+    _one_blas_thread()
+    start = decode(commands.recv_bytes())["value"]
+    spec = RunSpec(**{**start["spec"], "config": TrainConfig.from_dict(start["spec"]["config"])})
+    worker = TrainingWorker(spec, open_cache(start["data_folder"]))
+
+    def listen():
+        while True:
+            try:
+                message = decode(commands.recv_bytes())
+            except (EOFError, OSError):           # the server has gone: save what we have, and end
+                worker.command("interrupt")
+                return
+            worker.command(message["command"], message["value"])
+
+    def publish(update):
+        try:
+            updates.send_bytes(encode(update))
+        except OSError:                           # the server has gone; the listener stops the run
+            pass
+
+    threading.Thread(target=listen, name="commands", daemon=True).start()
+    worker.run(publish)
+    updates.close()
+
+
+def _one_blas_thread():
+    """Many runs share the machine's cores: one BLAS thread each keeps them from fighting."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(1, user_api="blas")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

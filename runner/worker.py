@@ -1,0 +1,166 @@
+"""One run's training, wherever it runs: the same class in a local worker process or as a Ray actor.
+
+A ``TrainingWorker`` owns a ``Trainer``. Its ``run(publish)`` trains, calls ``publish(update)`` after
+every training event and every control command, and saves the run to the run store when it ends.
+``command(name, value)`` controls it from another thread. An *update* is a plain dict (it crosses
+process boundaries):
+
+    status, epoch, samples_seen, elapsed, lr, error, saved, settled   the run's state now
+    events      the training events (``Event.to_dict()``) since the previous update
+    snapshots   [(epoch, params float32)] the weight snapshots since the previous update
+    params      float32 (n_params,): the weights now (at training events and at the end)
+
+The transports only carry commands in and updates out: ``runner.local`` through pipes to a process
+of its own, ``runner.cluster`` through a Ray actor. What a page sees is assembled from the updates by
+``runner.jobs.Job``, which never waits on a busy worker.
+
+Control, and what each command does in each state (tested in ``tests/test_jobs.py``):
+
+    pause   running -> paused at the next batch; otherwise nothing
+    resume  paused or waiting after a step -> running to the last epoch; otherwise nothing
+    step    running or paused -> trains to the end of the current epoch, then waits;
+            waiting after a step -> trains one more epoch, then waits
+    stop    any unfinished state -> stopped at the next batch, and saved (a value: its message)
+    set_lr  any unfinished state -> the next batch uses the new learning rate
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+from mlp import TrainConfig, Trainer, TrainingDiverged
+
+COMMANDS = ("pause", "resume", "step", "stop", "interrupt", "set_lr")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs to train one run and save it: plain data, so it can be sent."""
+
+    run_id: str
+    name: str
+    config: TrainConfig
+    runs_dir: str
+    until_epoch: int | None = None
+    lr: float | None = None            # a learning rate set while the run was still queued
+    created: float = 0.0
+
+
+class TrainingWorker:
+    """Trains one run (see the module's docstring). Control methods may be called from any thread."""
+
+    def __init__(self, spec: RunSpec, data):
+        self.spec = spec
+        self.trainer = Trainer(spec.config, data)
+        if spec.lr is not None:
+            self.trainer.set_lr(spec.lr)
+        self.error = None
+        self.saved = False
+        self._failed = self._interrupted = False
+        self._target = spec.until_epoch or spec.config.epochs
+        self._wake = threading.Event()
+        self._waiting = False
+        self._sent_events = self._sent_snapshots = 0
+        self._publish_lock = threading.Lock()
+        self._publish = None
+
+    # ---- state ---------------------------------------------------------------------------------
+    @property
+    def status(self):
+        """running, paused (also: waiting after a step), stopped, done, diverged, failed, interrupted."""
+        if self._failed:
+            return "failed"
+        status = self.trainer.status
+        if status == "ready":                  # waiting for a command after a step, or about to start
+            status = "paused" if self._waiting or self.trainer.on_hold else "running"
+        return "interrupted" if status == "stopped" and self._interrupted else status
+
+    def update(self, settled=False, with_params=False):
+        """What happened since the previous update (see the module's docstring). Call it through
+        ``_emit`` (one caller at a time)."""
+        t = self.trainer
+        with t.lock:
+            events = [e.to_dict() for e in t.progress[self._sent_events:]]
+            snapshots = [(s.epoch, s.params) for s in t.snapshots[self._sent_snapshots:]]
+            params = t.network.params.copy() if with_params or events or settled else None
+        self._sent_events += len(events)
+        self._sent_snapshots += len(snapshots)
+        return {"status": self.status, "epoch": t.epoch, "samples_seen": t.samples_seen, "elapsed": t.elapsed,
+                "lr": t.lr, "error": self.error or t.error, "saved": self.saved, "settled": settled,
+                "events": events, "snapshots": snapshots, "params": params}
+
+    # ---- control -------------------------------------------------------------------------------
+    def command(self, name, value=None):
+        """pause, resume, step, stop, interrupt or set_lr (with ``value``); see the module's table."""
+        t = self.trainer
+        if t.finished or name not in COMMANDS:
+            return
+        if name == "pause":
+            t.pause()
+        elif name == "resume":
+            self._set_target(self.spec.config.epochs)
+        elif name == "step":
+            self._set_target(t.epoch + 1)
+        elif name in ("stop", "interrupt"):
+            self._interrupted = self._interrupted or name == "interrupt"
+            self.error = str(value) if value else self.error
+            t.stop()
+            self._wake.set()
+        elif name == "set_lr":
+            t.set_lr(float(value))
+        self._emit()
+
+    def _set_target(self, epoch):
+        self._target = min(epoch, self.spec.config.epochs)
+        self.trainer.set_target(self._target)
+        self.trainer.resume()
+        self._wake.set()
+
+    # ---- running -------------------------------------------------------------------------------
+    def run(self, publish):
+        """Train until the run ends (waiting between epochs after a step), then save it; ``publish``
+        receives every update, the last one with ``settled`` True."""
+        self._publish = publish
+        self._emit(with_params=True)
+        try:
+            while not self.trainer.finished:
+                for _ in self.trainer.events(self._target):
+                    self._emit()
+                if self.trainer.finished:
+                    break
+                self._waiting = True            # reached the end of a step: wait for the next command
+                self._emit()
+                self._wake.wait()
+                self._wake.clear()
+                self._waiting = False
+        except TrainingDiverged:
+            pass                                # the trainer keeps the explanation in .error
+        except Exception as err:                # a bug must not go unreported: the page shows it
+            self._failed = True
+            self.error = f"Training failed: {err!r}"
+            traceback.print_exc()
+        finally:
+            self._save()
+            self._emit(settled=True)
+
+    def _emit(self, **what):
+        """Publish an update; one at a time, so no event or snapshot is sent twice or skipped."""
+        with self._publish_lock:
+            if self._publish is not None:
+                self._publish(self.update(**what))
+
+    def _save(self):
+        from runner.store import RunStore
+
+        t = self.trainer
+        if not t.samples_seen:
+            return                               # nothing trained, nothing worth keeping
+        meta = {"name": self.spec.name, "status": self.status, "created": self.spec.created or time.time(),
+                "finished": time.time(), "error": t.error or self.error, "dataset": "mnist", **t.results()}
+        try:
+            RunStore(self.spec.runs_dir).save(self.spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
+            self.saved = True
+        except OSError as err:
+            self.error = f"The run finished but could not be saved: {err}"
