@@ -21,7 +21,8 @@ import time
 import numpy as np
 
 from mlp import Event, Network
-from runner.store import RunStore, new_run_id
+from mlp.config import config_from_plain
+from runner.store import RUN_ID, RunStore, new_run_id
 from runner.worker import RunSpec
 
 FINAL = ("stopped", "done", "diverged", "failed", "interrupted")
@@ -41,8 +42,9 @@ def default_max_running():
 class Job:
     """One run, as the server sees it. Control methods may be called from any thread."""
 
-    def __init__(self, registry, config, name, run_id, until_epoch=None):
+    def __init__(self, registry, config, name, run_id, until_epoch=None, owner=True):
         self.registry, self.config, self.name, self.id = registry, config, name, run_id
+        self.owner = owner                # False: started by another app server (on a cluster)
         self.created = time.time()
         self.last_seen = time.time()      # when a page last looked at this job (for the abandon rule)
         self._until, self._lr = until_epoch, None
@@ -182,9 +184,19 @@ class Job:
 
     def on_exit(self, death=None):
         """The worker is gone: after saving its run (``death`` None), or died saying nothing more."""
+        if death is not None and not self.owner:      # attached: its owner may have ended it once saved
+            try:
+                info = self.registry.store.info(self.id)
+            except (ValueError, OSError):
+                info = None
+            if info is not None and info.status in FINAL:
+                with self._lock:
+                    self._state.update(status=info.status, saved=True)
+                death = None
         if death is not None:
             self._failure = (f"Training stopped: {death}." if self._interrupting else f"Training failed: {death}.")
-            self._save_what_it_had()
+            if self.owner:
+                self._save_what_it_had()
         self.settled_at = time.time()
         self._settled.set()
         self.registry.finished(self)
@@ -252,7 +264,27 @@ class Registry:
         return job
 
     def get(self, run_id):
-        return self._jobs.get(run_id)
+        """The job of ``run_id``: one of this server's, or (on a cluster) one that another app server
+        started, attached to by its id. None if there is none."""
+        job = self._jobs.get(run_id)
+        if job is None and hasattr(self.transport, "find") and RUN_ID.fullmatch(str(run_id)):
+            job = self._attach(run_id)
+        return job
+
+    def _attach(self, run_id):
+        found = self.transport.find(run_id)
+        if found is None:
+            return None
+        spec, actor = found
+        job = Job(self, config_from_plain(spec["config"]), spec["name"], run_id, owner=False)
+        job.created = spec.get("created") or job.created
+        with self._lock:
+            if run_id in self._jobs:
+                return self._jobs[run_id]
+            self._jobs[run_id] = job
+            job._state["status"] = "running"      # until its worker says otherwise
+            job._worker = self.transport.attach(actor, job.on_update, job.on_exit, run_id)
+        return job
 
     def jobs(self):
         return list(self._jobs.values())
@@ -299,8 +331,11 @@ class Registry:
         self._wait_and_kill(timeout)
 
     def shutdown(self, timeout=20):
-        """Save every unfinished run, marked "interrupted" (the server is stopping); leave no worker."""
+        """Save every unfinished run, marked "interrupted" (the server is stopping); leave no worker.
+        On a cluster, runs belong to the cluster and go on training: another server attaches to them."""
         self._closing.set()
+        if getattr(self.transport, "outlives_servers", False):
+            return
         for job in self.jobs():
             if job.active:
                 job.interrupt()

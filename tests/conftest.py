@@ -127,3 +127,38 @@ def wait_until_saved(page, timeout=60_000):
 def button(page, name):
     """A button of the app's own page (not Streamlit's header, whose Stop button shares a name)."""
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
+# ---- the Ray cluster for the cluster tests -------------------------------------------------------------
+RAY_ADDRESS = os.environ.get("MLP_TEST_RAY_ADDRESS", "127.0.0.1:6390")
+
+
+def ray_unavailable():
+    """Why the cluster tests cannot run here (None when a Ray head answers at RAY_ADDRESS)."""
+    import importlib.util
+    import socket
+
+    if importlib.util.find_spec("ray") is None:
+        return "the cluster tests need Ray: pip install -r requirements-cluster.txt"
+    host, port = RAY_ADDRESS.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return None
+    except OSError:
+        return f"no Ray head answers at {RAY_ADDRESS}: start one as .ci/run does"
+
+
+_cluster_transport = None
+
+
+def cluster_transport():
+    """One ClusterTransport for the whole test session (joining a cluster takes a second or two)."""
+    global _cluster_transport
+    reason = ray_unavailable()
+    if reason:
+        pytest.skip(reason)
+    if _cluster_transport is None:
+        from runner.cluster import ClusterTransport
+
+        _cluster_transport = ClusterTransport(RAY_ADDRESS)
+    return _cluster_transport

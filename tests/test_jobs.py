@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mlp
-from conftest import ROOT, wait_until
+from conftest import ROOT, cluster_transport, wait_until
 from runner import dataset
 from runner.jobs import Registry, default_max_running
 from runner.local import LocalTransport
@@ -30,11 +30,13 @@ def cache():
     return dataset.cache_folder()
 
 
-@pytest.fixture
-def registry(cache, tmp_path):
-    reg = Registry(RunStore(tmp_path / "runs"), LocalTransport(cache), max_running=1)
+@pytest.fixture(params=["local", "ray"])
+def registry(request, cache, tmp_path):
+    """A registry with one training slot, on worker processes and (where a head answers) on Ray."""
+    transport = LocalTransport(cache) if request.param == "local" else cluster_transport()
+    reg = Registry(RunStore(tmp_path / "runs"), transport, max_running=1)
     yield reg
-    reg.shutdown(timeout=10)
+    reg.stop_all(timeout=10)
 
 
 def alive(pid):
@@ -149,7 +151,8 @@ def test_updates_carry_every_event_and_snapshot_once(small_mnist, tmp_path):
 def test_a_run_trains_in_a_process_of_its_own_and_is_saved(registry):
     job = registry.submit(QUICK, name="my run")
     assert wait_until(lambda: job._worker is not None)
-    assert job._worker.pid != os.getpid()
+    local = isinstance(registry.transport, LocalTransport)
+    assert not local or job._worker.pid != os.getpid()
     assert job.join(60) and job.status == "done" and job.saved
     saved = registry.store.load(job.id)
     assert np.array_equal(saved.network.params, job.network().params)
@@ -158,7 +161,8 @@ def test_a_run_trains_in_a_process_of_its_own_and_is_saved(registry):
     assert saved.snapshot_epochs.tolist() == [0.0, 1.0, 2.0]
     snapshots, epochs = job.snapshot_arrays()
     assert np.array_equal(snapshots, saved.snapshots) and epochs.tolist() == [0.0, 1.0, 2.0]
-    assert wait_until(lambda: not alive(job._worker.pid))
+    assert wait_until(lambda: not alive(job._worker.pid)) if local else \
+        wait_until(lambda: registry.transport.find(job.id) is None, timeout=30)
 
 
 def test_the_cap_queues_jobs_first_come_first_served(registry):
@@ -197,7 +201,8 @@ def test_a_diverging_job_keeps_its_explanation_and_is_saved(registry):
     assert registry.store.info(job.id).status == "diverged"
 
 
-def test_a_worker_killed_mid_epoch_fails_keeps_what_it_had_and_frees_its_slot(registry):
+def test_a_worker_killed_mid_epoch_fails_keeps_what_it_had_and_frees_its_slot(cache, tmp_path):
+    registry = Registry(RunStore(tmp_path / "runs"), LocalTransport(cache), max_running=1)
     job = registry.submit(mlp.PRESETS["seed"].config.replace(epochs=50, train_size=10_000))
     assert wait_until(lambda: len(job.view()["history"]) >= 2 and job.view()["epoch"] < 50, timeout=60)
     assert wait_until(lambda: job.view()["samples_seen"] % 10_000 > 1000)          # mid-epoch

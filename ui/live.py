@@ -169,9 +169,9 @@ def _status(view):
                 f"{'-'.join(map(str, config.layers))}, {config.activation}/{config.output}, "
                 f"{config.optimizer} · lr now {view['lr']:g}")
     if status == "queued":
-        st.warning(f"Waiting for a free training slot: this server trains at most {state.MAX_RUNNING} "
-                   f"runs at once, and yours is number {view['queue_position']} in the queue. "
-                   "It starts by itself.", icon=":material/hourglass_top:")
+        st.warning(f"Waiting for a free training slot: this server trains at most "
+                   f"{state.registry().max_running} runs at once, and yours is number "
+                   f"{view['queue_position']} in the queue. It starts by itself.", icon=":material/hourglass_top:")
     if status in ("diverged", "failed") and view["error"]:
         st.error(escape(view["error"]), icon=":material/warning:")
     elif status in ("stopped", "interrupted") and view["error"]:

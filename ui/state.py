@@ -52,10 +52,25 @@ def dataset():
         st.stop()
 
 
+CLUSTER = os.environ.get("MLP_CLUSTER")
+"""HOST:PORT (or "auto") of a Ray cluster to train on; unset: worker processes on this machine."""
+
+
+def transport():
+    """Where runs train: a Ray cluster if MLP_CLUSTER says so, else local worker processes."""
+    if CLUSTER:
+        from runner.cluster import ClusterTransport   # Ray is imported only then
+
+        return ClusterTransport(CLUSTER)
+    return LocalTransport(shared_data.cache_folder())
+
+
 @st.cache_resource
 def _registry(runs_dir, max_running):
-    registry = Registry(RunStore(runs_dir), LocalTransport(shared_data.cache_folder()), max_running,
-                        ABANDON_AFTER)
+    where = transport()
+    if CLUSTER and not os.environ.get("MLP_MAX_RUNNING"):
+        max_running = where.cpus()             # the cluster's cores, not this machine's
+    registry = Registry(RunStore(runs_dir), where, max_running, ABANDON_AFTER)
     atexit.register(registry.shutdown)         # a stopping server saves its unfinished runs
     return registry
 
