@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import mlp  # noqa: E402
+from runner import dataset  # noqa: E402
 from runner.jobs import Registry  # noqa: E402
+from runner.local import LocalTransport  # noqa: E402
 from runner.store import RunStore  # noqa: E402
 from server import start_server  # noqa: E402
 from mlp import analysis  # noqa: E402
@@ -54,8 +56,7 @@ def page_loads(url, rounds):
 
 
 def chart_updates(rounds, epochs):
-    data = mlp.load_mnist()
-    registry = Registry(data, RunStore(tempfile.mkdtemp()), max_running=1)
+    registry = Registry(RunStore(tempfile.mkdtemp()), LocalTransport(dataset.cache_folder()), max_running=1)
     config = mlp.PRESETS["fast"].config.replace(epochs=epochs, train_size=6000)
     job = registry.submit(config)
     job.join()
@@ -151,6 +152,7 @@ def main():
         proc.wait(10)
     print(f"Train page, first render after the server is up: cold {cold:.2f} s, "
           f"warm median {statistics.median(warm):.2f} s")
+    dataset.shared_mnist()
     for epochs in (15, 100):
         points, times = chart_updates(args.rounds * 4, epochs)
         print(f"live chart update, {epochs} epochs ({points} points per curve): "

@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+WORKER_NICENESS = 10
+"""Workers run at a lower CPU priority than the web server: when both want a core, a page answers
+first and training waits a moment (a run alone on a core loses nothing)."""
 
 
 class LocalTransport:
@@ -170,6 +173,7 @@ def main(command_fd, update_fd):
     commands = Connection(command_fd, writable=False)
     updates = Connection(update_fd, readable=False)
     _one_blas_thread()
+    os.nice(WORKER_NICENESS)
     start = decode(commands.recv_bytes())["value"]
     spec = RunSpec(**{**start["spec"], "config": TrainConfig.from_dict(start["spec"]["config"])})
     worker = TrainingWorker(spec, open_cache(start["data_folder"]))
