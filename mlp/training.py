@@ -132,7 +132,7 @@ class Trainer:
     def pause(self):
         """Hold before the next batch. Also before training starts (or between two ``run`` calls):
         the next ``run`` then begins paused."""
-        if self.status in ("running", "ready"):
+        if self.status in ("running", "ready") and not self._stop_requested:
             self._go.clear()
             self._interrupt = True
             if self.status == "running":

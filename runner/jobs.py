@@ -239,7 +239,7 @@ class Registry:
     """
 
     def __init__(self, store: RunStore, transport, max_running=None, abandon_after=600.0,
-                 forget_after=FORGET_AFTER):
+                 forget_after=FORGET_AFTER, watch_every=5.0):
         self.store, self.transport = store, transport
         self.max_running = max(1, int(max_running or default_max_running()))
         self.abandon_after, self.forget_after = float(abandon_after), float(forget_after)
@@ -248,7 +248,8 @@ class Registry:
         self._running: set[str] = set()
         self._lock = threading.RLock()
         self._closing = threading.Event()
-        self._watchdog = threading.Thread(target=self._watch, name="job-watchdog", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, args=(watch_every,), name="job-watchdog",
+                                          daemon=True)
         self._watchdog.start()
 
     def submit(self, config, name=None, until_epoch=None):

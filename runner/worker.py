@@ -20,7 +20,8 @@ Control, and what each command does in each state (tested in ``tests/test_jobs.p
     resume  paused or waiting after a step -> running to the last epoch; otherwise nothing
     step    running or paused -> trains to the end of the current epoch, then waits;
             waiting after a step -> trains one more epoch, then waits
-    stop    any unfinished state -> stopped at the next batch, and saved (a value: its message)
+    stop    any unfinished state -> stopped at the next batch, and saved (a value: its message);
+            every command after it is ignored
     set_lr  any unfinished state -> the next batch uses the new learning rate
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ class TrainingWorker:
             self.trainer.set_lr(spec.lr)
         self.error = None
         self.saved = False
-        self._failed = self._interrupted = False
+        self._failed = self._interrupted = self._stopping = False
         self._target = spec.until_epoch or spec.config.epochs
         self._wake = threading.Event()
         self._waiting = False
@@ -95,8 +96,8 @@ class TrainingWorker:
     def command(self, name, value=None):
         """pause, resume, step, stop, interrupt or set_lr (with ``value``); see the module's table."""
         t = self.trainer
-        if t.finished or name not in COMMANDS:
-            return
+        if t.finished or self._stopping or name not in COMMANDS:
+            return                              # a stop wins over anything that follows it
         if name == "pause":
             t.pause()
         elif name == "resume":
@@ -104,6 +105,7 @@ class TrainingWorker:
         elif name == "step":
             self._set_target(t.epoch + 1)
         elif name in ("stop", "interrupt"):
+            self._stopping = True
             self._interrupted = self._interrupted or name == "interrupt"
             self.error = str(value) if value else self.error
             t.stop()

@@ -56,13 +56,27 @@ def test_train_watch_pause_switch_refresh_stop_and_find_it_saved(page, streamlit
     expect(page).to_have_url(re.compile(r"run=[0-9a-f]{12}"))
     run_id = re.search(r"run=([0-9a-f]{12})", page.url).group(1)
 
-    # Pause: the epoch stops moving. Resume: it moves again.
+    # Pause: the epoch stops moving. Step one epoch: it trains to this epoch's end and waits there
+    # (before: it went on to the last epoch). The learning rate changes while it waits. Resume: it moves.
     button(page, "Pause").click()
     expect(page.get_by_text("paused", exact=True)).to_be_visible(timeout=10_000)
     page.wait_for_timeout(1500)
     held = metric(page, "Epoch")
     page.wait_for_timeout(2000)
     assert metric(page, "Epoch") == held
+    button(page, "Step one epoch").click()
+    epoch_metric = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Epoch", exact=True))
+    expect(epoch_metric.get_by_test_id("stMetricValue")).to_have_text(f"{int(float(held)) + 1}.00",
+                                                                      timeout=20_000)
+    page.wait_for_timeout(2000)
+    assert metric(page, "Epoch") == f"{int(float(held)) + 1}.00"
+    expect(page.get_by_text("paused", exact=True)).to_be_visible()
+    page.get_by_role("tab", name="Optimisation").click()
+    lr = page.get_by_test_id("stSlider").filter(has_text="Learning rate").get_by_role("slider")
+    lr.focus()
+    lr.press("ArrowRight")                                       # 0.02 -> 0.03, taken by the run
+    expect(page.get_by_text(re.compile(r"lr now 0\.03"))).to_be_visible(timeout=10_000)
+    held = metric(page, "Epoch")
     button(page, "Resume").click()
     expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=10_000)
     expect(page.get_by_test_id("stMetric").filter(has=page.get_by_text("Epoch", exact=True))
@@ -129,3 +143,4 @@ def test_look_inside_a_short_run(page, streamlit_server, tmp_path):
     expect(page.get_by_text("true 4, predicted 9").first).to_be_visible(timeout=10_000)
     expect(page.get_by_text("true 7,")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "evaluate-page.png"), full_page=True)
+
