@@ -18,19 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
 
-from server import start_server  # noqa: E402
+from server import start_server, wait_for_app  # noqa: E402
 
 PICTURES = ROOT / "bench" / "pictures"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
 
-def settle(page, timeout=60_000):
-    page.wait_for_timeout(300)
-    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
-        state="attached", timeout=timeout)
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
-        state="attached", timeout=timeout)
+def settle(page):
+    wait_for_app(page, timeout=60_000)
 
 
 def main_button(page, name):

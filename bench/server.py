@@ -43,3 +43,12 @@ def start_server(runs_dir=None, log_dir=None, cpus=None, timeout=60, **env):
                 output = ":\n" + log.read()
             raise RuntimeError(f"the server did not start{output}")
         time.sleep(0.3)
+
+
+def wait_for_app(page, timeout=30_000):
+    """Wait until a (Playwright, sync) page's app is connected and its script has finished running."""
+    page.wait_for_timeout(150)
+    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
+        state="attached", timeout=timeout)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
+        state="attached", timeout=timeout)

@@ -69,8 +69,9 @@ def require_chromium():
 
 
 def start_server(folder, runs_dir, **env):
-    """`streamlit run app.py` on a free 127.0.0.1 port; returns (process, url). Its log is in folder."""
-    return bench_server.start_server(runs_dir, log_dir=folder, MLP_MAX_RUNNING="2", **env)
+    """`streamlit run app.py` on a free 127.0.0.1 port; returns (process, url). Its log is in folder.
+    It trains one run at a time unless ``MLP_MAX_RUNNING`` says otherwise."""
+    return bench_server.start_server(runs_dir, log_dir=folder, **{"MLP_MAX_RUNNING": "1", **env})
 
 
 def stop_server(proc, timeout=30):
@@ -97,7 +98,10 @@ def streamlit_server(tmp_path_factory):
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
             "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
+                     "--disable-component-update", "--disable-sync", "--no-first-run",
+                     # several pages at once: keep the ones not in front from being throttled
+                     "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                     "--disable-backgrounding-occluded-windows"]}
 
 
 @pytest.fixture(scope="session")
@@ -105,13 +109,8 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1500, "height": 1100}}
 
 
-def wait_for_app(page, timeout=30_000):
-    """Wait until the app is connected and its script has finished running."""
-    page.wait_for_timeout(150)
-    page.locator("[data-testid='stApp'][data-test-connection-state='CONNECTED']").wait_for(
-        state="attached", timeout=timeout)
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
-        state="attached", timeout=timeout)
+wait_for_app = bench_server.wait_for_app
+"""Wait until the app is connected and its script has finished running (bench/server.py)."""
 
 
 def wait_until_saved(page, timeout=60_000):

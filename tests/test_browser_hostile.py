@@ -92,7 +92,7 @@ def test_every_button_and_tab_label_is_whole_from_phone_to_desktop(browser, own_
         expect(button(page, "Pause")).to_be_visible(timeout=20_000)
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
-            page.wait_for_timeout(250)
+            page.wait_for_timeout(150)
             assert page.evaluate(CUT_LABELS) == [], (width, "Train")
         button(page, "Stop").click()
         expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=20_000)
@@ -101,7 +101,7 @@ def test_every_button_and_tab_label_is_whole_from_phone_to_desktop(browser, own_
             wait_for_app(page)
             for width, height in SIZES:
                 page.set_viewport_size({"width": width, "height": height})
-                page.wait_for_timeout(250)
+                page.wait_for_timeout(150)
                 assert page.evaluate(CUT_LABELS) == [], (width, path or "home")
     finally:
         page.close()
