@@ -111,7 +111,7 @@ def throughput_table(args):
     memory = {}
     print(f"{cores} cores; each run: {args.epochs} epochs of 60,000 images; total samples/s as a multiple "
           "of one run alone (one run alone: samples/s)")
-    print(f"| preset | runs | " + " | ".join(t.name for t in transports) + " |")
+    print("| preset | runs | " + " | ".join(t.name for t in transports) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in transports) + " |")
     for preset in ("seed", "fast"):
         config = mlp.PRESETS[preset].config.replace(epochs=args.epochs)

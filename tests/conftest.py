@@ -1,4 +1,5 @@
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,6 @@ def rng():
 
 def wait_until(condition, timeout=30.0, interval=0.02):
     """Poll ``condition()`` until it is true (returns True) or ``timeout`` seconds pass (False)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -55,7 +54,6 @@ def wait_until(condition, timeout=30.0, interval=0.02):
 import os  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import server as bench_server  # noqa: E402  (bench/server.py: the one way to start the app's server)

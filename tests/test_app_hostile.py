@@ -2,14 +2,13 @@
 names, links with values the controls cannot show, and the largest networks the app accepts."""
 import io
 import json
-import os
 from unittest import mock
 
 import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, plain, shown
+from apptest_helpers import open_page, shown
 from mlp.config import MAX_EPOCHS
 from runner.store import RunStore, new_run_id
 

@@ -2,7 +2,6 @@
 and the deeper layers. Arrays come from ``mlp.analysis``; figures from ``ui.charts``."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 import mlp
