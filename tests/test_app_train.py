@@ -208,3 +208,23 @@ def test_runs_queue_when_the_server_is_busy(runs_dir, monkeypatch):
     assert wait_until(lambda: waiting.status != "queued", timeout=10)
     assert waiting.status in ("running", "done")
     state._registry(str(runs_dir), 1).stop_all()
+
+
+def test_a_queued_run_stays_current_while_its_owner_visits_other_pages(runs_dir, monkeypatch):
+    from ui import state
+
+    monkeypatch.setattr(state, "MAX_RUNNING", 1)
+    first, second = open_page(TRAIN), open_page(TRAIN)
+    for at in (first, second):
+        set_small_run(at, epochs=50)
+        at.button(key="start").click().run()
+    waiting = second.session_state["current_run"]
+    assert registry().get(waiting).status == "queued"
+    for page in ("pages/weights.py", "pages/evaluate.py", "pages/draw.py"):
+        second.switch_page(page).run()
+        assert not second.exception
+        assert "has not started training yet" in " ".join(plain(i.value) for i in second.info)
+        assert second.session_state["current_run"] == waiting          # not replaced by another run
+    second.switch_page(TRAIN).run()
+    assert "Waiting for a free training slot" in " ".join(plain(w.value) for w in second.warning)
+    state._registry(str(runs_dir), 1).stop_all()

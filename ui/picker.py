@@ -14,7 +14,7 @@ def _options():
     Damaged files are left out here (the Train page's runs list shows them, with Delete)."""
     options = {}
     for job in state.registry().jobs():
-        if not job.saved and job.samples_seen:
+        if not job.saved and (job.samples_seen or job.active):
             options[job.id] = f"{job.name} · {'-'.join(map(str, job.config.layers))} · {job.status} (live)"
     for run in state.store().list():
         if not run.damaged:
@@ -54,7 +54,12 @@ def run_picker(default=None) -> state.CurrentRun:
                  "Train page.", icon=":material/broken_image:")
         st.stop()
     if run is None:
-        st.warning("That run is no longer available: pick another one above.")
+        job = state.current_job()
+        if job is not None and job.active:     # queued, or its worker is starting
+            st.info("This run has not started training yet (it waits for a free training slot): this "
+                    "page shows it once it has. Pick another run above meanwhile.", icon=":material/hourglass_top:")
+        else:
+            st.warning("That run is no longer available: pick another one above.")
         st.stop()
     if run.live:
         st.caption("This run is still training: the page shows it as it is now; rerun to refresh.")
