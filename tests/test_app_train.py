@@ -4,6 +4,7 @@ import json
 from unittest import mock
 
 import numpy as np
+import pytest
 
 import mlp
 import runner.store
@@ -192,7 +193,10 @@ def test_saved_runs_can_be_chosen_renamed_compared_and_deleted(runs_dir):
     assert not store.exists(picked) and len(store.list()) == 1
 
 
-def test_runs_queue_when_the_server_is_busy(runs_dir, monkeypatch):
+@pytest.fixture
+def two_sessions_one_slot(runs_dir, monkeypatch):
+    """Two sessions on a server that trains one run at a time, each having pressed Start: the first
+    session's run trains, the second's waits in the queue."""
     from ui import state
 
     monkeypatch.setattr(state, "MAX_RUNNING", 1)
@@ -200,6 +204,12 @@ def test_runs_queue_when_the_server_is_busy(runs_dir, monkeypatch):
     for at in (first, second):
         set_small_run(at, epochs=50)
         at.button(key="start").click().run()
+    yield first, second
+    state._registry(str(runs_dir), 1).stop_all()
+
+
+def test_runs_queue_when_the_server_is_busy(two_sessions_one_slot):
+    first, second = two_sessions_one_slot
     waiting = registry().get(second.session_state["current_run"])
     assert waiting.status == "queued"
     assert any("Waiting for a free training slot" in plain(w.value) and "number 1 in the queue" in plain(w.value)
@@ -207,17 +217,10 @@ def test_runs_queue_when_the_server_is_busy(runs_dir, monkeypatch):
     registry().get(first.session_state["current_run"]).stop()
     assert wait_until(lambda: waiting.status != "queued", timeout=10)
     assert waiting.status in ("running", "done")
-    state._registry(str(runs_dir), 1).stop_all()
 
 
-def test_a_queued_run_stays_current_while_its_owner_visits_other_pages(runs_dir, monkeypatch):
-    from ui import state
-
-    monkeypatch.setattr(state, "MAX_RUNNING", 1)
-    first, second = open_page(TRAIN), open_page(TRAIN)
-    for at in (first, second):
-        set_small_run(at, epochs=50)
-        at.button(key="start").click().run()
+def test_a_queued_run_stays_current_while_its_owner_visits_other_pages(two_sessions_one_slot):
+    _, second = two_sessions_one_slot
     waiting = second.session_state["current_run"]
     assert registry().get(waiting).status == "queued"
     for page in ("pages/weights.py", "pages/evaluate.py", "pages/draw.py"):
@@ -227,4 +230,3 @@ def test_a_queued_run_stays_current_while_its_owner_visits_other_pages(runs_dir,
         assert second.session_state["current_run"] == waiting          # not replaced by another run
     second.switch_page(TRAIN).run()
     assert "Waiting for a free training slot" in " ".join(plain(w.value) for w in second.warning)
-    state._registry(str(runs_dir), 1).stop_all()
