@@ -15,6 +15,7 @@ from .data import DataError, load_mnist
 from .analysis import confusion_matrix, per_digit_accuracy
 from .io import load, save, thin_snapshots
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS, follows_the_notebook
+from . import training
 from .training import Trainer, TrainingDiverged, evaluate
 
 USAGE_ERROR = 2
@@ -130,15 +131,8 @@ def train(args):
 
 def one_blas_thread(config):
     """One-sample training makes tiny matrix products: a second BLAS thread only costs a core for the
-    same wall time (measured: bench/speed.py). Pin BLAS to one thread then, where threadpoolctl is
-    installed (it is in requirements.txt); the engine itself needs only NumPy."""
-    if config.batch_size != 1:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    same wall time (measured: bench/speed.py). Pin BLAS to one thread then."""
+    return training.one_blas_thread() if config.batch_size == 1 else contextlib.nullcontext()
 
 
 def evaluate_model(args):

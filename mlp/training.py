@@ -15,6 +15,7 @@ under ``trainer.lock`` (or use ``copy_params()``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -378,3 +379,15 @@ def evaluate(network, X, y, chunk=5000):
         correct += accuracy * len(y[i:i + chunk])
     n = max(len(y), 1)
     return total_loss / n, correct / n
+
+
+def one_blas_thread():
+    """Limit BLAS to one thread: for as long as the returned context is open, or from now on if it is
+    never closed. Several runs sharing a machine's cores, or one-sample training (tiny products that a
+    second thread only slows), want this. Needs threadpoolctl (in requirements.txt); without it
+    nothing changes, and ``import mlp`` needs NumPy alone."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")

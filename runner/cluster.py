@@ -59,10 +59,10 @@ class ClusterWorker:
     def __init__(self, spec_data, cache_dir=None):
         from mlp import TrainConfig
         from runner.dataset import shared_mnist
-        from runner.local import _one_blas_thread
+        from mlp.training import one_blas_thread
         from runner.worker import TrainingWorker
 
-        _one_blas_thread()
+        one_blas_thread()
         self.spec_data = spec_data
         spec = RunSpec(**{**spec_data, "config": TrainConfig.from_dict(spec_data["config"])})
         self.worker = TrainingWorker(spec, shared_mnist(cache_dir))

@@ -167,12 +167,13 @@ def decode(data):
 def main(command_fd, update_fd):
     """Train one run: the first command carries its spec; then listen for commands while training."""
     from mlp import TrainConfig
+    from mlp.training import one_blas_thread
     from runner.dataset import open_cache
     from runner.worker import RunSpec, TrainingWorker
 
     commands = Connection(command_fd, writable=False)
     updates = Connection(update_fd, readable=False)
-    _one_blas_thread()
+    one_blas_thread()                         # many runs share the machine's cores
     os.nice(WORKER_NICENESS)
     start = decode(commands.recv_bytes())["value"]
     spec = RunSpec(**{**start["spec"], "config": TrainConfig.from_dict(start["spec"]["config"])})
@@ -196,15 +197,6 @@ def main(command_fd, update_fd):
     threading.Thread(target=listen, name="commands", daemon=True).start()
     worker.run(publish)
     updates.close()
-
-
-def _one_blas_thread():
-    """Many runs share the machine's cores: one BLAS thread each keeps them from fighting."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(1, user_api="blas")
 
 
 if __name__ == "__main__":
