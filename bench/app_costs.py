@@ -9,7 +9,10 @@
    view, build the learning-curve figure and serialise it as Streamlit does (medians).
 3. Times the Hidden weights grid for the seed network's 16 units and the Evaluate page's confusion
    matrix (test-set forward pass included), built and serialised (medians).
-4. Runs every page (AppTest, in this process) on the largest network the app accepts, twice.
+4. Times How it computes for the seed, fast and wide models: the network diagram (trace, every
+   node's computation, figure, serialised), the microscope's numbers and figures, and one snapshot's
+   layer maps (uncached: forward passes of 4,000 digits, PCA, nearest-centre scores) (medians).
+5. Runs every page (AppTest, in this process) on the largest network the app accepts, twice.
 """
 import argparse
 import signal
@@ -114,6 +117,44 @@ def drawing_reads(rounds):
     return times
 
 
+def network_views(rounds, model):
+    """How it computes, for a shipped model: (diagram, microscope, layer maps) times in seconds."""
+    from mlp import trace as tracing
+    from ui import computes, network_charts
+
+    network = mlp.load(ROOT / "models" / f"{model}.npz")
+    x_train, y_train, x_test, y_test = mlp.load_mnist()
+    x, label = x_test[8], int(y_test[8])
+    diagram, microscope, maps = [], [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        t = tracing.trace(network, x, label)
+        hover = [computes.unit_computations(network, t, l) for l in range(len(network.weights))]
+        probabilities = analysis.as_probabilities(t.a[-1][None])[0]
+        plotly.io.to_json(network_charts.diagram(network, t, hover, frozenset(), probabilities), validate=False)
+        diagram.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        t = tracing.trace(network, x, label)
+        update = tracing.step_preview(network, tracing.new_optimizer(network, "sgd"), t, 0.02)
+        computes.chain_rule_lines(network, t, 1, 3, 5)
+        tracing.finite_difference(network, x, label, 1, 3, 5)
+        images = analysis.unit_images(-t.dW[0][:, :16])
+        for figure in (network_charts.forward_backward_bars(t, ["h1", "h2", "out"]),
+                       charts.unit_grid(images, [str(j) for j in range(16)], analysis.colour_limit(images), 8)):
+            plotly.io.to_json(figure, validate=False)
+        assert update.shape == network.params.shape
+        microscope.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        test, train = network.forward_all(x_test[:2000]), network.forward_all(x_train[:2000])
+        placed = [analysis.pca_map(A).place(A) for A in test[1:]]
+        scores = [analysis.nearest_centre_accuracy(a, y_train[:2000], b, y_test[:2000]) for a, b in zip(train, test)]
+        plotly.io.to_json(network_charts.layer_map(placed[-2], y_test[:2000], np.array([0.2, 0.1]), "map"),
+                          validate=False)
+        assert len(scores) == len(test)
+        maps.append(time.perf_counter() - started)
+    return diagram, microscope, maps
+
+
 def largest_network_pages():
     """Seconds for each page's script to run (AppTest, in this process) when the current run is the
     largest network the app accepts (784 + 4 × 1024 + 10): the first run (its caches cold: the dead-unit
@@ -127,7 +168,7 @@ def largest_network_pages():
     RunStore(runs).save("0123456789ab", mlp.Network([784, 1024, 1024, 1024, 1024, 10], "relu", "softmax",
                                                     "cross_entropy", "he"), {"name": "largest"})
     times = {}
-    for page in ("pages/weights.py", "pages/evaluate.py", "pages/draw.py", "pages/train.py"):
+    for page in ("pages/weights.py", "pages/evaluate.py", "pages/draw.py", "pages/train.py", "pages/computes.py"):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
         at.switch_page(page)
         runs_of_page = []
@@ -163,6 +204,11 @@ def main():
           f"median {1000 * statistics.median(reads):.1f} ms")
     print(f"16-unit weight grid: median {1000 * statistics.median(grid):.1f} ms; confusion matrix with the "
           f"test-set pass: median {1000 * statistics.median(confusion):.1f} ms")
+    for model in ("seed", "fast", "wide"):
+        diagram, microscope, maps = network_views(args.rounds * 4, model)
+        print(f"How it computes, {model} model: network diagram median {1000 * statistics.median(diagram):.1f} ms; "
+              f"microscope {1000 * statistics.median(microscope):.1f} ms; layer maps of one snapshot, uncached "
+              f"{1000 * statistics.median(maps):.0f} ms")
     for page, (first, again) in largest_network_pages().items():
         print(f"largest accepted network (784-1024x4-10), {page}: first run {first:.2f} s, again {again:.2f} s")
 

@@ -2,17 +2,22 @@
 import streamlit as st
 
 import ui
-from ui import draw, picker
+from ui import computes, draw, picker
 
 ui.ensure_navigation()
 
 st.title("Draw a digit")
-network = picker.run_picker(default="model:wide").network
+run = picker.run_picker(default="model:wide")
 left, right = st.columns([2, 3], gap="large")
 with left:
     image = draw.canvas()
 with right:
-    reading = draw.read(network, image)
+    reading = draw.read(run.network, image)
 if reading is not None:
+    x, digit = reading
+    st.session_state[computes.DRAWING] = x           # How it computes can follow this drawing too
     st.divider()
-    draw.explain(network, *reading)
+    draw.explain(run.network, x, digit)
+    st.subheader("Your drawing, flowing through the network")
+    computes.diagram(run.network, computes.Example(x, None, "your drawing", ("drawing",)),
+                     computes.units_off(run.id), key="draw_diagram")

@@ -2,19 +2,19 @@
 import streamlit as st
 
 import ui
-from ui import hidden_units, picker
+from ui import computes, hidden_units, picker
 
 ui.ensure_navigation()
 
 st.title("Hidden weights")
 run = picker.run_picker()
-playing = bool(st.session_state.get("playing"))
+playing = hidden_units.playing()
 
 
 @st.fragment(run_every=0.7 if playing else None)
 def units():
     index = hidden_units.replay_controls(run.snapshot_epochs)
-    if bool(st.session_state.get("playing")) != playing:
+    if hidden_units.playing() != playing:
         st.rerun()                          # play started or ended: rerun the page to (un)schedule frames
     params = run.snapshots[index]
     dead, checked = hidden_units.dead_units(run.network, params)
@@ -23,6 +23,8 @@ def units():
         hidden_units.dead_summary(dead, checked)
     st.divider()
     hidden_units.unit_detail(run.network, params, unit)
+    if len(run.network.sizes) > 2:
+        computes.switch_unit(run, float(run.snapshot_epochs[index]), computes.network_at(run, index), unit)
 
 
 units()

@@ -115,3 +115,25 @@ def test_a_cleared_canvas_asks_again(runs_dir):
     at.session_state["canvas_1"] = drawing(empty, objects=0)                   # reset with the bin button
     at.run()
     assert any("Draw a digit in the black square" in plain(i.value) for i in at.info)
+
+
+def test_the_drawing_flows_through_the_network_diagram_and_reaches_how_it_computes(runs_dir):
+    import json
+
+    at = open_page(DRAW)
+    at.session_state["canvas_0"] = drawing(canvas_with((40, 240, 130, 150)))     # a "1"
+    at.run()
+    x = at.session_state["drawing_input"]
+    assert x.shape == (784,) and x.max() > 0.5
+    network = mlp.load("models/wide.npz")
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    diagram = next(s for s in specs if any(t.get("customdata") and isinstance(t["customdata"][0], list)
+                                           for t in s["data"]))
+    outputs = next(t for t in diagram["data"] if t.get("mode") == "text" and len(t["text"]) == 10)
+    assert "<b>1: " in outputs["text"][1]                    # the answer in bold, as on the heading
+    nodes = [t for t in diagram["data"] if t.get("customdata")]
+    assert sum(len(t["customdata"]) for t in nodes) == 256 + 128 + 10
+    assert int(network.predict(x[None])[0]) == 1
+    at.switch_page("pages/computes.py").run()
+    at.segmented_control(key="cs_source").set_value("my drawing").run()
+    assert not at.exception and at.selectbox(key="cs_drawing_label").value == 1

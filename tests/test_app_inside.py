@@ -106,10 +106,14 @@ def test_the_snapshot_slider_replays_the_epochs(trained_run):
     initial = mlp.analysis.weights_at(trainer.snapshots[0].params, trainer.network.sizes)[0]
     assert np.nanmax(np.abs(z)) == pytest.approx(np.abs(initial).max(), rel=1e-5)
     at.select_slider(key="snapshot").set_value(3).run()
-    at.button(key="play").click().run()                  # plays from the start: the first frame is epoch 1
-    assert at.session_state["playing"] and at.session_state["snapshot"] == 1
+    at.button(key="snapshot_play").click().run()                  # plays from the start: the first frame is epoch 1
+    assert at.session_state["snapshot_playing"] and at.session_state["snapshot"] == 1
     at.run()
     assert at.session_state["snapshot"] == 2
+    at.button(key="snapshot_play").click().run()                  # pause at epoch 2, visit Evaluate, come back
+    at.switch_page(EVALUATE).run()
+    at.switch_page(WEIGHTS).run()
+    assert at.select_slider(key="snapshot").value == 2          # not reset to epoch 0 (Streamlit forgot it)
 
 
 def test_deeper_layers_show_matrices_and_histograms_now_and_at_init(trained_run):

@@ -18,38 +18,52 @@ DEAD_CHECK_WORK = 2e10
 fewer for the largest networks the app accepts (so the page stays fast); the caption gives the count."""
 
 
-def _play_step(count):
+def _play_step(count, key):
     """While playing, each fragment run shows the next snapshot; at the last one it stops."""
-    if st.session_state.get("playing"):
-        current = st.session_state.get("snapshot", 0)
+    if st.session_state.get(f"{key}_playing"):
+        current = st.session_state.get(f"{key}_index", 0)
         if current >= count - 1:
-            st.session_state["playing"] = False
+            st.session_state[f"{key}_playing"] = False
         else:
-            st.session_state["snapshot"] = current + 1
+            st.session_state[f"{key}_index"] = current + 1
 
 
-def _toggle_play(count):
-    playing = not st.session_state.get("playing", False)
-    if playing and st.session_state.get("snapshot", 0) >= count - 1:
-        st.session_state["snapshot"] = 0                       # play from the start again
-    st.session_state["playing"] = playing
+def _toggle_play(count, key):
+    playing = not st.session_state.get(f"{key}_playing", False)
+    if playing and st.session_state.get(f"{key}_index", 0) >= count - 1:
+        st.session_state[f"{key}_index"] = 0                   # play from the start again
+    st.session_state[f"{key}_playing"] = playing
 
 
-def replay_controls(epochs):
-    """The snapshot slider (with its play button); returns the index of the snapshot to show."""
+def _moved(key):
+    st.session_state[f"{key}_index"] = st.session_state[key]
+
+
+def playing(key="snapshot"):
+    """True while the replay under ``key`` plays (its page then reruns a fragment on a timer)."""
+    return bool(st.session_state.get(f"{key}_playing"))
+
+
+def replay_controls(epochs, key="snapshot", label="Weights after epoch"):
+    """The snapshot slider (with its play button); returns the index of the snapshot to show. Each
+    page has its own ``key``, so each remembers its own moment, also while the user is on another
+    page (the chosen index is kept under ``{key}_index``: Streamlit forgets the state of a widget
+    that a run did not draw)."""
     count = len(epochs)
-    if st.session_state.get("snapshot_count") != count:        # a new run, or a live run grew
-        st.session_state["snapshot_count"] = count
-        st.session_state["snapshot"] = count - 1
-    _play_step(count)
+    if st.session_state.get(f"{key}_count") != count:          # a new run, or a live run grew
+        st.session_state[f"{key}_count"] = count
+        st.session_state[f"{key}_index"] = count - 1
+    _play_step(count, key)
+    index = min(st.session_state.get(f"{key}_index", count - 1), count - 1)
+    st.session_state[key] = index
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-    row.button("Pause" if st.session_state.get("playing") else "Play", key="play", on_click=_toggle_play,
-                args=(count,), icon=":material/pause:" if st.session_state.get("playing") else
-                ":material/play_arrow:", disabled=count < 2)
-    row.select_slider("Weights after epoch", list(range(count)), key="snapshot",
-                        format_func=lambda i: f"{epochs[i]:g}", disabled=count < 2,
-                        help="Replay how the units grew out of random noise: epoch 0 is the initial weights.")
-    return st.session_state["snapshot"]
+    row.button("Pause" if playing(key) else "Play", key=f"{key}_play", on_click=_toggle_play,
+               args=(count, key), icon=":material/pause:" if playing(key) else ":material/play_arrow:",
+               disabled=count < 2)
+    row.select_slider(label, list(range(count)), key=key, format_func=lambda i: f"{epochs[i]:g}",
+                      disabled=count < 2, on_change=_moved, args=(key,),
+                      help="Replay how the units grew out of random noise: epoch 0 is the initial weights.")
+    return index
 
 
 def _select_unit_from_click():

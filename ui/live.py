@@ -7,7 +7,9 @@ import mlp
 import ui
 from mlp.presets import follows_the_notebook
 from ui import state
+from mlp import analysis
 from ui.charts import learning_curves
+from ui.network_charts import health_curves
 from ui.markdown import escape
 
 ACTIVE = ("queued", "running", "paused")
@@ -95,6 +97,37 @@ def live_view(job):
         _notebook_table(view["history"])
         if config.train_size < 60_000:
             st.caption(f"The notebook trained on all 60,000 images; this run uses {config.train_size:,}.")
+    network = job.network()
+    if network is not None:
+        layer_health(job.id, network, *job.snapshot_arrays())
+
+
+HEALTH_PROBE = 1_000
+"""Training images the layer-health chart measures each snapshot on (the first 1,000)."""
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _health(run_id, epoch, _network, _params):
+    """Layer health of one snapshot (fixed once taken, so cached by run and epoch)."""
+    _network.params[...] = _params
+    x_train, y_train = state.dataset()[:2]
+    return analysis.layer_health(_network, x_train[:HEALTH_PROBE], y_train[:HEALTH_PROBE])
+
+
+def layer_health(run_id, network, snapshots, epochs):
+    """On request, each layer's gradient size and its dead and saturated units, epoch by epoch."""
+    if len(network.sizes) < 3 or not st.toggle("Inside the layers: gradient size, dead and saturated units",
+                                               key="layer_health"):
+        return
+    probe = network.copy()
+    healths = [_health(run_id, float(e), probe, p) for p, e in zip(snapshots, epochs)]
+    hidden = [f"hidden {l + 1}" for l in range(len(network.sizes) - 2)]
+    st.plotly_chart(health_curves(list(epochs), healths, hidden, [f"→ {n}" for n in hidden + ["output"]]),
+                    key="health_curves", config={"displaylogo": False})
+    st.caption(f"Measured at each epoch's weights on {HEALTH_PROBE:,} training images. A layer whose gradient "
+               "is far smaller than the others' learns slowly (a sigmoid stack's vanishing gradient shows up "
+               "as the first layers' curves sinking); a dead unit gives the same output for every image; a "
+               "saturated sigmoid or tanh sits on a flat end of its curve, where almost no gradient passes.")
 
 
 def stop_polling():
@@ -161,6 +194,12 @@ def _saved_curves():
     st.markdown(f"Current run: **{escape(meta.get('name', run_id))}** ({meta.get('status', 'saved')})")
     st.plotly_chart(learning_curves(meta.get("progress") or [], meta.get("history") or []),
                     key="saved_curves", config={"displaylogo": False})
+    try:
+        run = state.current_run()
+    except ValueError:                          # damaged since it was listed: the runs list says so
+        run = None
+    if run is not None:
+        layer_health(run.id, run.network, run.snapshots, run.snapshot_epochs)
 
 
 def _status(view):
