@@ -5,7 +5,9 @@
 
 It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on 10,000 images
 from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
-Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse) and Home.
+Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse), How it
+computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map)
+and Home.
 The README's pictures are these, at 1280×800: rerun the command after a change to the UI.
 """
 import argparse
@@ -63,6 +65,32 @@ def take(page, folder, name, size, full):
     print(path)
 
 
+def to_top(page, locator):
+    locator.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+
+
+def computes(page, every_size):
+    """How it computes: the diagram, the microscope after ten steps, the map of the last hidden layer."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="How it computes").click()
+    settle(page)
+    number = page.get_by_label("Test digit number (0–9,999)")
+    number.fill("8")
+    number.press("Enter")
+    settle(page)
+    to_top(page, page.get_by_role("tablist"))
+    every_size("computes")
+    page.get_by_role("tab", name="One step of backprop").click()
+    main_button(page, "Apply 10 steps").click()
+    settle(page)
+    to_top(page, page.get_by_role("heading", name="One weight, by the chain rule"))
+    every_size("backprop")
+    page.get_by_role("tab", name="What each layer sees").click()
+    settle(page)
+    to_top(page, page.get_by_role("tablist"))
+    every_size("layers")
+
+
 def tour(browser, url, folder, sizes, full):
     page = browser.new_page(viewport={"width": sizes[0][0], "height": sizes[0][1]})
 
@@ -90,6 +118,7 @@ def tour(browser, url, folder, sizes, full):
     draw_three(page)
     settle(page)
     every_size("draw")
+    computes(page, every_size)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home", exact=True).click()
     settle(page)
     every_size("home")

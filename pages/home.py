@@ -11,11 +11,12 @@ ui.ensure_navigation()
 
 st.title("Train a neural network from scratch")
 st.markdown((Path(__file__).parent.parent / "ui" / "text" / "home.md").read_text())
-links = st.columns(4)
-links[0].page_link("pages/train.py", label="Train a network", icon=":material/model_training:")
-links[1].page_link("pages/weights.py", label="Look at its hidden units", icon=":material/grid_on:")
-links[2].page_link("pages/evaluate.py", label="See where it errs", icon=":material/fact_check:")
-links[3].page_link("pages/draw.py", label="Draw a digit for it", icon=":material/draw:")
+links = st.container(horizontal=True, gap="medium")     # wraps on a narrow window instead of cutting a label
+links.page_link("pages/train.py", label="Train a network", icon=":material/model_training:")
+links.page_link("pages/weights.py", label="Look at its hidden units", icon=":material/grid_on:")
+links.page_link("pages/evaluate.py", label="See where it errs", icon=":material/fact_check:")
+links.page_link("pages/draw.py", label="Draw a digit for it", icon=":material/draw:")
+links.page_link("pages/computes.py", label="Watch it compute", icon=":material/account_tree:")
 
 runs = state.store().list()
 active = state.registry().active()

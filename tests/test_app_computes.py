@@ -99,6 +99,10 @@ def test_the_microscope_agrees_with_batch_backprop_for_any_weight(runs_dir, mnis
     table = next(df.value for df in at.dataframe if "δ = ∂C/∂z" in df.value.columns)
     t = tracing.trace(mlp.load("models/seed.npz"), mnist[2][8], mnist[3][8])
     np.testing.assert_allclose(table["δ = ∂C/∂z"], t.deltas[-1], rtol=1e-3, atol=1e-12)
+    at.number_input(key="cs_index").set_value(3).run()        # a new example: its own steepest weight
+    shown, _, _ = chain_rule_numbers(at)
+    t = tracing.trace(mlp.load("models/seed.npz"), mnist[2][3], mnist[3][3])
+    assert shown == (2, *np.unravel_index(np.abs(t.dW[2]).argmax(), t.dW[2].shape))
 
 
 def test_applying_the_step_lowers_the_loss_on_a_copy_and_can_be_saved(runs_dir):

@@ -66,7 +66,7 @@ CUT_LABELS = """() => {
     const cut = [];
     const width = document.documentElement.clientWidth;
     const main = document.querySelector("[data-testid='stMainBlockContainer']");
-    for (const el of main.querySelectorAll("button, [role='tab']")) {
+    for (const el of main.querySelectorAll("button, [role='tab'], [data-testid='stPageLink-NavLink']")) {
         const box = el.getBoundingClientRect();
         if (!el.offsetParent || box.width === 0) continue;            // hidden (another tab's panel)
         const text = el.innerText.trim();
@@ -83,7 +83,8 @@ SIZES = [(390, 844), (1024, 768), (1280, 800), (1400, 1000), (1920, 1080)]
 
 def test_every_button_and_tab_label_is_whole_from_phone_to_desktop(browser, own_server):
     """Before: at 1280×800 the Train page's buttons read "S…", "Step on…", "P…"; at 1024×768 Hidden
-    weights' "Play" was cut."""
+    weights' "Play" was cut. The Home page's links read "Look at its hidden u" at 1280×800 when a
+    fifth one joined them in columns."""
     page = browser.new_page()
     try:
         page.goto(f"{own_server['url']}/{LONG}")
@@ -96,7 +97,7 @@ def test_every_button_and_tab_label_is_whole_from_phone_to_desktop(browser, own_
             assert page.evaluate(CUT_LABELS) == [], (width, "Train")
         button(page, "Stop").click()
         expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=20_000)
-        for path in ("weights", "evaluate", "draw", ""):
+        for path in ("weights", "evaluate", "draw", "computes", ""):
             page.goto(f"{own_server['url']}/{path}")
             wait_for_app(page)
             for width, height in SIZES:

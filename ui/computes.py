@@ -323,7 +323,7 @@ def microscope(run, epoch, network, example):
     update = tracing.step_preview(network, optimizer, t, lr)
     _update_table(network, update, optimizer_name, lr)
     st.subheader("One weight, by the chain rule")
-    layer, source, target = _weight_choice(network, t)
+    layer, source, target = _weight_choice(network, t, (run.id, epoch, example.key))
     _chain_rule(network, t, example, layer, source, target, update)
     st.subheader("Apply the step")
     _apply_steps(run, epoch, network, example, optimizer_name, lr)
@@ -392,21 +392,25 @@ def _largest_weight(network, t):
     return last, int(source), int(target)
 
 
-def _weight_choice(network, t):
-    """Which weight to follow: layer, from unit, to unit (default: the output layer's steepest)."""
+def _weight_choice(network, t, about):
+    """Which weight to follow: layer, from unit, to unit. For each new example (or run, or epoch)
+    it starts at the output layer's weight with the steepest gradient for that example."""
     names = [f"{'pixels' if l == 0 else _layer_names(network)[l - 1]} → {name}"
              for l, name in enumerate(_layer_names(network))]
     default = _largest_weight(network, t)
-    st.session_state.setdefault("cs_w_layer", default[0])
+    keys = ("cs_w_layer", "cs_w_from", "cs_w_to")
+    if st.session_state.get("cs_w_about") != about or any(key not in st.session_state for key in keys):
+        st.session_state["cs_w_about"] = about          # (a visit to another page forgets the widgets)
+        for key, value in zip(keys, default):
+            st.session_state[key] = value
     if st.session_state["cs_w_layer"] >= len(names):
         st.session_state["cs_w_layer"] = default[0]
     row = st.container(horizontal=True, gap="medium")
     layer = row.selectbox("Weights", list(range(len(names))), format_func=names.__getitem__, key="cs_w_layer")
     fan_in, fan_out = network.weights[layer].shape
     for key, limit, fallback in (("cs_w_from", fan_in, default[1]), ("cs_w_to", fan_out, default[2])):
-        if st.session_state.get(key, 0) >= limit:
+        if st.session_state[key] >= limit:
             st.session_state[key] = fallback if layer == default[0] else 0
-        st.session_state.setdefault(key, fallback)
     source = row.number_input("From unit" if layer else "From pixel", 0, fan_in - 1, key="cs_w_from", width=150)
     target = row.number_input("To unit", 0, fan_out - 1, key="cs_w_to", width=150)
     return layer, int(source), int(target)
@@ -451,7 +455,8 @@ def _chain_rule(network, t, example, layer, source, target, update):
     w = float(network.weights[layer][source, target])
     lines += ["",
               f"backprop's ∂C/∂w            {_number(c.gradient)}",
-              f"nudging w by ±0.00001       {_number(measured)}   ((C(w+h) − C(w−h)) / 2h, no backprop)",
+              f"nudging w by ±0.00001       {_number(measured)}   ((C(w+h) − C(w−h)) / 2h, no backprop"
+              + (": a change this small is below what a nudge can measure)" if measured == 0 else ")"),
               f"the step moves w            {_number(w, 7)} → {_number(w + float(W_update), 7)}"]
     st.code("\n".join(lines), language=None, wrap_lines=True)
 

@@ -89,7 +89,7 @@ def _edge_traces(segments):
     return traces
 
 
-def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=500):
+def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=540):
     """The network as a graph for one input.
 
     trace:  an ``mlp.trace.Trace`` of the input (its forward values light the nodes)
@@ -105,7 +105,8 @@ def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=5
     top = (HEIGHT - 28) / 2
     traces = [dict(type="heatmap", z=trace.x.reshape(28, 28), x0=0.5, dx=1, y0=top + 0.5, dy=1,
                    colorscale="Greys_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip")]
-    annotations = [dict(x=14, y=top - 3, text="input: 784 pixels", showarrow=False, font=dict(size=12))]
+    annotations = [dict(x=0, y=top + 28 + 3, text="input: 784 pixels", showarrow=False, xanchor="left",
+                        font=dict(size=12))]
     ys = [node_positions(units)[0] for units in sizes[1:]]
     xs = [layer_x(l, images) for l in range(len(sizes) - 1)]
     if images:
@@ -120,7 +121,7 @@ def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=5
     outputs = trace.a[-1] if probabilities is None else probabilities
     answer = int(np.argmax(outputs))
     traces.append(dict(type="scatter", x=np.full(10, xs[-1] + 5), y=ys[-1], mode="text", hoverinfo="skip",
-                       showlegend=False, textposition="middle right", textfont=dict(size=13),
+                       showlegend=False, textposition="middle right", textfont=dict(size=12),
                        text=[f"<b>{d}: {p:.0%}</b>" if d == answer else f"{d}: {p:.0%}"
                              for d, p in enumerate(outputs)]))
     for l, x in enumerate(xs):
@@ -129,8 +130,8 @@ def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=5
     layout = dict(
         height=height, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="white", annotations=annotations,
         clickmode="event+select", dragmode=False, hoverlabel=dict(align="left", font_size=13),
-        xaxis=dict(visible=False, range=[-1, xs[-1] + 22], fixedrange=True, constrain="domain",
-                   constraintoward="left"),
+        xaxis=dict(visible=False, range=[-1, xs[-1] + 30], fixedrange=True, constrain="domain",
+                   constraintoward="center"),
         yaxis=dict(visible=False, range=[HEIGHT + 8, -5], fixedrange=True, scaleanchor="x", constrain="domain",
                    constraintoward="top"))            # square pixels; on a narrow screen, at the top
     return go.Figure(data=traces, layout=layout)
