@@ -39,6 +39,14 @@ def parameter_views(flat, sizes):
     return weights, biases
 
 
+def dropout_masks(rng, sizes, n, rate, dtype=np.float32):
+    """Inverted-dropout masks for a batch of n: per hidden layer (n, units), each entry 0 with
+    probability ``rate`` and 1 / (1 - rate) otherwise, drawn from ``rng``."""
+    keep = 1.0 - rate
+    return [np.multiply(rng.random((n, units), dtype=np.float32) < keep, 1.0 / keep, dtype=dtype)
+            for units in sizes[1:-1]]
+
+
 def parameter_count(sizes):
     return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
 
@@ -47,6 +55,7 @@ class Workspace:
     """Preallocated arrays for one batch size, so a training step allocates (almost) nothing.
 
     acts[l]    (n, sizes[l+1])  output of layer l
+    kept[l]    (n, sizes[l+1])  hidden layer l's output after dropout (what the next layer receives)
     deltas[l]  (n, sizes[l+1])  dL/dZ of layer l during backprop
     grads      flat gradient, laid out like ``Network.params``; dW[l], db[l] are views into it
     """
@@ -54,6 +63,7 @@ class Workspace:
     def __init__(self, sizes, n, dtype):
         self.n = n
         self.acts = [np.empty((n, s), dtype) for s in sizes[1:]]
+        self.kept = [np.empty((n, s), dtype) for s in sizes[1:-1]]
         self.deltas = [np.empty((n, s), dtype) for s in sizes[1:]]
         self.grads = np.zeros(parameter_count(sizes), dtype)
         self.dW, self.db = parameter_views(self.grads, sizes)
@@ -94,26 +104,35 @@ class Network:
                 W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), W.shape)
 
     # ---- forward -------------------------------------------------------------------------------
-    def forward_all(self, X, out=None):
+    def forward_all(self, X, out=None, masks=None, kept=None):
         """Activations of every layer for a batch X (n, sizes[0]): [X, A1, ..., A_last].
 
         ``out`` is an optional list of arrays (one per layer, shaped like its activations) to
         write into; the training loop passes a ``Workspace``'s arrays there.
+
+        Dropout (training only): ``masks[l]`` (n, sizes[l+1]) multiplies hidden layer l's output
+        before the next layer sees it; each entry is 0 (dropped) or 1/keep ("inverted" dropout, so a
+        unit's expected output is unchanged and evaluation needs no masks). The masked outputs go
+        into ``kept[l]``; the returned activations are the unmasked ones, which backprop needs for
+        the activations' slopes.
         """
         X = np.asarray(X, dtype=self.dtype)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(f"expected inputs of shape (n, {self.sizes[0]}), got {X.shape}")
-        acts = [X]
+        acts, inputs = [X], X
         for l, (W, b, f) in enumerate(zip(self.weights, self.biases, self.layer_activations)):
-            Z = np.dot(acts[-1], W, out=None if out is None else out[l])
+            Z = np.dot(inputs, W, out=None if out is None else out[l])
             Z += b
             acts.append(f.forward(Z, out=Z))
+            inputs = acts[-1] if masks is None or l == len(self.weights) - 1 else \
+                np.multiply(acts[-1], masks[l], out=kept[l])
         return acts
 
-    def forward(self, X):
-        """Outputs (n, 10) for inputs X (n, 784)."""
+    def forward(self, X, masks=None):
+        """Outputs (n, 10) for inputs X (n, 784) (with dropout ``masks``, as in training, if given)."""
+        kept = None if masks is None else [np.empty_like(m, dtype=self.dtype) for m in masks]
         with np.errstate(over="ignore"):    # a saturated sigmoid's e^-z may overflow to inf: fine
-            return self.forward_all(X)[-1]
+            return self.forward_all(X, masks=masks, kept=kept)[-1]
 
     def predict(self, X):
         """Predicted digits (n,)."""
@@ -126,10 +145,11 @@ class Network:
         return correct / max(len(y), 1)
 
     # ---- backward ------------------------------------------------------------------------------
-    def backprop(self, acts, Y, ws, l2=0.0):
+    def backprop(self, acts, Y, ws, l2=0.0, masks=None):
         """Fill ``ws.grads`` with the gradient of the loss for the batch whose forward pass is ``acts``.
 
-        acts: the list from ``forward_all``; Y: one-hot targets (n, 10); ws: a Workspace for n.
+        acts: the list from ``forward_all``; Y: one-hot targets (n, 10); ws: a Workspace for n;
+        masks: the dropout masks the forward pass used (its masked outputs in ``ws.kept``), or None.
         Returns the loss: the batch mean of the per-sample loss, plus (l2 / 2) Σ W² when l2 > 0.
         """
         last = len(self.weights) - 1
@@ -143,11 +163,14 @@ class Network:
         else:
             self.layer_activations[last].backward(acts[-1], delta, out=delta)  # dL/dZ_last
         for l in range(last, -1, -1):
-            np.dot(acts[l].T, delta, out=ws.dW[l])                   # dL/dW = A_prev^T dL/dZ
+            inputs = acts[l] if masks is None or l == 0 else ws.kept[l - 1]   # what layer l received
+            np.dot(inputs.T, delta, out=ws.dW[l])                   # dL/dW = A_prev^T dL/dZ
             np.add.reduce(delta, axis=0, out=ws.db[l])              # dL/db = Σ_rows dL/dZ
             if l > 0:
                 prev = ws.deltas[l - 1]
                 np.dot(delta, self.weights[l].T, out=prev)          # dL/dA_prev = dL/dZ W^T
+                if masks is not None:
+                    prev *= masks[l - 1]                            # a dropped unit passed nothing back
                 self.layer_activations[l - 1].backward(acts[l], prev, out=prev)
                 delta = prev
         if l2:
@@ -156,15 +179,16 @@ class Network:
             loss += 0.5 * l2 * sum(float(np.vdot(W, W)) for W in self.weights)
         return loss
 
-    def loss_and_gradients(self, X, y, l2=0.0):
-        """Loss and gradients for inputs X (n, 784) and integer labels y (n,).
+    def loss_and_gradients(self, X, y, l2=0.0, masks=None):
+        """Loss and gradients for inputs X (n, 784) and integer labels y (n,), with the dropout
+        ``masks`` given (or none).
 
         Returns ``(loss, [(dW, db), ...])`` with dW, db shaped like each layer's weights and biases.
         """
         ws = Workspace(self.sizes, len(X), self.dtype)
         with np.errstate(over="ignore"):
-            acts = self.forward_all(X, out=ws.acts)
-            loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2)
+            acts = self.forward_all(X, out=ws.acts, masks=masks, kept=ws.kept)
+            loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2, masks)
         return loss, [(dW.copy(), db.copy()) for dW, db in zip(ws.dW, ws.db)]
 
     def input_gradient(self, X, output_grad, before_squashing=False):
@@ -197,9 +221,11 @@ class Network:
                 "loss": self.loss_name, "init": self.init}
 
     def copy(self):
-        clone = Network(self.sizes, self.activation, self.output, self.loss_name, self.init,
-                        dtype=self.dtype)
-        clone.params[...] = self.params
+        """An independent copy (its own parameters), made without drawing new random weights."""
+        clone = object.__new__(Network)
+        clone.__dict__.update(self.__dict__)
+        clone.params = self.params.copy()
+        clone.weights, clone.biases = parameter_views(clone.params, self.sizes)
         return clone
 
 

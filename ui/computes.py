@@ -202,21 +202,26 @@ def unit_computations(network, t, layer):
     """One text per unit of ``layer``: its computation with the live numbers, z = Σ w·a + b and a = f(z)."""
     inputs = t.inputs_to(layer).astype(np.float64)
     W, b = network.weights[layer].astype(np.float64), network.biases[layer].astype(np.float64)
-    products = W * inputs[:, None]                         # (fan_in, fan_out): w_ij · a_i
+    products = W.T * inputs                               # (fan_out, fan_in): row j holds unit j's w_ij · a_i
     fan_in = len(inputs)
     what = "pixels x" if layer == 0 else f"outputs a of hidden {layer}"
     f = network.layer_activations[layer]
     name = "output" if layer == len(network.weights) - 1 else f"hidden {layer + 1}"
+    k = min(TERMS_SHOWN, fan_in)                           # each unit's k largest terms, largest first
+    top = np.argpartition(-np.abs(products), k - 1, axis=1)[:, :k]
+    top = np.take_along_axis(top, np.argsort(-np.abs(np.take_along_axis(products, top, 1)), axis=1), 1)
+    # Python floats from here on: formatting NumPy scalars one by one costs several times more
+    top_w, top_in = np.take_along_axis(W.T, top, 1).tolist(), inputs[top].tolist()
+    sums, biases, zs, outputs = products.sum(axis=1).tolist(), b.tolist(), t.z[layer].tolist(), t.a[layer].tolist()
+    more = fan_in - k
     texts = []
     for j in range(W.shape[1]):
-        order = np.argsort(-np.abs(products[:, j]), kind="stable")[:TERMS_SHOWN]
-        terms = " + ".join(f"{_factor(W[i, j])}×{_factor(inputs[i])}" for i in order)
-        more = fan_in - len(order)
-        z, a = float(t.z[layer][j]), float(t.a[layer][j])
+        terms = " + ".join(f"{_factor(w)}×{_factor(v)}" for w, v in zip(top_w[j], top_in[j]))
+        z, a = zs[j], outputs[j]
         lines = [f"<b>{name} · unit {j}</b>",
                  f"z = Σ w·a + b over the {fan_in} {what}",
                  f"  = {terms}" + (f" + … ({more} more)" if more > 0 else ""),
-                 f"  = {_number(float(products[:, j].sum()))} + {_factor(float(b[j]))} = <b>{_number(z)}</b>"]
+                 f"  = {_number(sums[j])} + {_factor(biases[j])} = <b>{_number(z)}</b>"]
         if f.name == "softmax":
             total = float(np.exp(t.z[layer].astype(np.float64) - t.z[layer].max()).sum())
             lines.append(f"a = e^z / Σ e^z = e^{_factor(z - float(t.z[layer].max()))} / {_number(total)} "
