@@ -12,6 +12,7 @@ pages = st.navigation([
     st.Page("pages/weights.py", title="Hidden weights", icon=":material/grid_on:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
     st.Page("pages/computes.py", title="How it computes", icon=":material/account_tree:"),
 ])
 with ui.inside_navigation(), ui.timed_run(pages.title):

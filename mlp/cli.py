@@ -59,6 +59,11 @@ def build_parser():
                        help="reshuffle the training samples every epoch")
     train.add_argument("--seed", type=int)
     train.add_argument("--train-size", type=int, help="train on the first N samples only")
+    train.add_argument("--dropout", type=float, help="share of hidden units dropped per batch (0 to 0.9)")
+    train.add_argument("--shift", type=float, help="augmentation: move images by up to this many pixels")
+    train.add_argument("--rotation", type=float, help="augmentation: turn images by up to this many degrees")
+    train.add_argument("--scaling", type=float, help="augmentation: resize images by up to this fraction")
+    train.add_argument("--elastic", type=float, help="augmentation: bend images by about this many pixels")
     train.add_argument("--data", help="an MNIST-format .npz or folder of IDX files (default: data/mnist.npz)")
     train.add_argument("--out", help="save the trained model to this .npz")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -71,7 +76,7 @@ def build_parser():
 
 def config_from_args(args):
     base = PRESETS[args.preset].config
-    return base.replace(**{k: getattr(args, k) for k in FIELDS if getattr(args, k) is not None})
+    return base.replace(**{k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None})
 
 
 class ProgressBar:

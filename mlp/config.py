@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from .activations import ACTIVATIONS, OUTPUTS
+from .augment import Augmentation, check as check_augmentation
 from .losses import LOSSES
 from .network import INITS, check_architecture
 from .optimizers import OPTIMIZERS
@@ -14,6 +16,11 @@ MAX_EPOCHS = 200
 MAX_UNITS = 1024
 MAX_HIDDEN_LAYERS = 4
 MAX_LR = 10.0
+MAX_DROPOUT = 0.9
+MAX_REPEAT = 100
+MAX_HOLDOUT = 0.9
+START_FROM = re.compile(r"(model:[a-z0-9_-]{1,40}|[0-9a-f]{12})?")
+COLLECTION = re.compile(r"([0-9a-f]{12})?")
 
 
 class ConfigError(ValueError):
@@ -52,6 +59,25 @@ class TrainConfig:
     """Seeds every random choice: initial weights and shuffling."""
     train_size: int = 60_000
     """Train on the first N training samples only (quick experiments)."""
+    dropout: float = 0.0
+    """Share of every hidden layer's units switched off at random for each training batch
+    (inverted dropout); evaluation always uses every unit."""
+    shift: float = 0.0
+    """Augmentation: move each training image by up to this many pixels, afresh every batch."""
+    rotation: float = 0.0
+    """Augmentation: turn each training image by up to this many degrees either way."""
+    scaling: float = 0.0
+    """Augmentation: resize each training image by up to this fraction, larger or smaller."""
+    elastic: float = 0.0
+    """Augmentation: bend each training image by a smooth random field of about this many pixels."""
+    start_from: str = ""
+    """Fine-tuning: the run id (or ``model:NAME``) whose weights this run starts from; "" for new ones."""
+    my_digits: str = ""
+    """Fine-tuning: the id of a collection of the learner's own digits to train on besides MNIST."""
+    my_digits_repeat: int = 10
+    """How much the learner's digits weigh: each counts as this many training images per epoch."""
+    holdout: float = 0.25
+    """The share of the learner's digits kept out of training, to measure what the run learned."""
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(s) for s in self.layers))
@@ -83,6 +109,20 @@ class TrainConfig:
                               f"({self.train_size}), got {self.batch_size}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be between 0 and {2**32 - 1}, got {self.seed}")
+        if not START_FROM.fullmatch(self.start_from):
+            raise ConfigError(f"start_from should be a run id or model:NAME, got {self.start_from[:40]!r}")
+        if not COLLECTION.fullmatch(self.my_digits):
+            raise ConfigError(f"my_digits should be a collection id, got {self.my_digits[:40]!r}")
+        if not 1 <= self.my_digits_repeat <= MAX_REPEAT:
+            raise ConfigError(f"my_digits_repeat must be between 1 and {MAX_REPEAT}, got {self.my_digits_repeat}")
+        if not (math.isfinite(self.holdout) and 0 <= self.holdout <= MAX_HOLDOUT):
+            raise ConfigError(f"holdout must be between 0 and {MAX_HOLDOUT:g}, got {self.holdout:g}")
+        if not (math.isfinite(self.dropout) and 0 <= self.dropout <= MAX_DROPOUT):
+            raise ConfigError(f"dropout must be between 0 and {MAX_DROPOUT:g}, got {self.dropout:g}")
+        try:
+            check_augmentation(Augmentation.of(self))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         return self
 
     def to_dict(self):
@@ -167,6 +207,19 @@ HELP = {
     "shuffle": "Visit the training images in a new random order every epoch (the notebook did not).",
     "train_size": "Train on the first N of the 60,000 training images: smaller is quicker, larger learns more.",
     "seed": "Fixes every random choice (initial weights, shuffling): the same seed gives the same run.",
+    "dropout": "Switch this share of every hidden layer's units off at random for each batch, so no unit can "
+               "rely on another; evaluation uses them all.",
+    "shift": "Move each training image by up to this many pixels, a new random amount every batch.",
+    "rotation": "Turn each training image by up to this many degrees either way, afresh every batch.",
+    "scaling": "Make each training image up to this fraction larger or smaller, afresh every batch.",
+    "elastic": "Bend each training image by a smooth random field of about this many pixels, like an "
+               "unsteady hand.",
+    "start_from": "Start from a trained network's weights instead of random ones (fine-tuning): its "
+                  "architecture is then this run's.",
+    "my_digits": "Train on your own kept digits too, besides MNIST.",
+    "my_digits_repeat": "How much your digits weigh: each counts as this many training images per epoch.",
+    "holdout": "The share of your digits kept out of training, to measure whether the run learned your "
+               "handwriting (not just memorised it).",
 }
 """One line of help per field, shown beside the app's controls."""
 

@@ -215,7 +215,8 @@ def _members(archive, name):
 def _read_member(archive, members, key, name, shape=None, kind="f", max_bytes=None):
     """One member as an array, reading no more than its .npy header promises and ``max_bytes``.
 
-    shape: the shape it must have (None: any, within max_bytes); kind: 'f' (float32/float64) or 'U'.
+    shape: the shape it must have (None: any, within max_bytes); kind: 'f' (float32/float64), 'U'
+    (unicode text) or 'u1' (bytes, uint8).
     """
     info = members.get(key)
     if info is None:
@@ -231,8 +232,9 @@ def _read_member(archive, members, key, name, shape=None, kind="f", max_bytes=No
         if dtype.hasobject:
             raise ModelFileError(f"{name} holds Python objects (pickle) in {key}; only plain arrays "
                                  "are accepted")
-        if dtype.kind != kind or (kind == "f" and dtype.itemsize not in (4, 8)):
-            wanted = "a JSON string" if kind == "U" else "a float32 or float64 array"
+        if dtype.kind != kind[0] or (kind == "f" and dtype.itemsize not in (4, 8)) or (kind == "u1" and
+                                                                                   dtype.itemsize != 1):
+            wanted = {"U": "text", "f": "a float32 or float64 array", "u1": "a uint8 array"}[kind]
             raise ModelFileError(f"{name}: {key} should be {wanted}, got {dtype}")
         if shape is not None and tuple(declared) != tuple(shape):
             raise ModelFileError(f"{name}: {key} should be a float array of shape {tuple(shape)}, "
@@ -448,10 +450,28 @@ def _events(value):
     return None
 
 
+FINE_TUNE_FIELDS = {"start_from": "text", "my_digits": "text", "held_out": "count", "mnist_before": "fraction",
+                    "mnist_after": "fraction", "held_out_before": "fraction", "held_out_after": "fraction"}
+
+
+def _fine_tune(value):
+    """What a fine-tuning run measured before and after (see ``runner.worker``)."""
+    if not isinstance(value, dict) or not set(value) <= set(FINE_TUNE_FIELDS):
+        return f"should be a table of some of {', '.join(FINE_TUNE_FIELDS)}"
+    for key, kind in FINE_TUNE_FIELDS.items():
+        if key in value:
+            problem = {"text": lambda v: _text(v, 200), "count": lambda v: None if type(v) is int and 0 <= v <= 10**6
+                       else f"has {key} {_short(v)}, not a count", "fraction": _fraction}[kind](value[key])
+            if problem:
+                return f"has a bad {key}: {problem}"
+    return None
+
+
 FIELD_CHECKS = {
     "run_id": _run_id, "name": lambda v: _text(v, 200), "status": _status, "created": _timestamp,
     "finished": _timestamp, "error": _optional_text, "dataset": lambda v: _text(v, 500),
     "config": _config, "test_accuracy": _fraction, "history": _events, "progress": _events,
+    "fine_tune": _fine_tune,
 }
 """The descriptive fields a model file may hold, each with a check that returns None when the value
 is well formed and otherwise says what is wrong with it."""

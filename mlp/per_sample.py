@@ -43,7 +43,8 @@ per-sample correction Σ_t G[s, t] k_t stays a short product."""
 
 def applies(config):
     """True if ``config`` trains the way this module speeds up (see the module's docstring)."""
-    return (config.batch_size == 1 and config.optimizer == "sgd" and config.l2 == 0
+    return (config.batch_size == 1 and config.optimizer == "sgd" and config.l2 == 0 and config.dropout == 0
+            and not (config.shift or config.rotation or config.scaling or config.elastic)
             and config.activation == "sigmoid" and config.output == "sigmoid"
             and config.loss == "squared_error" and len(config.layers) >= 3)
 

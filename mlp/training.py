@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .config import MAX_LR, TrainConfig
+from .augment import Augmentation, augment
 from .losses import one_hot
-from .network import Network, Workspace
+from .network import Network, Workspace, dropout_masks
 from .optimizers import make_optimizer
 from .per_sample import PerSampleSGD, applies as per_sample_applies
 
@@ -89,22 +90,34 @@ class Trainer:
     snapshot_every: batches between weight snapshots, 0 for one per epoch only (plus the initial one)
     fast:           train one-sample SGD on sigmoid networks with ``PerSampleSGD`` (same updates,
                     several times faster); False runs every setup through the general step
+    extra:          (X (m, 784), y (m,)) more training images (a learner's own digits), each visited
+                    ``config.my_digits_repeat`` times per epoch besides the MNIST ones, so that a few
+                    dozen drawings weigh against 60,000 images; gathered per batch, never copied
     """
 
     def __init__(self, config: TrainConfig, data, eval_every=None, snapshot_every=0, network=None,
-                 fast=True):
+                 fast=True, extra=None):
         x_train, y_train, self.x_test, self.y_test = data
         self.config = config.validate(len(x_train))
         n = config.train_size
         self.x_train, self.y_train = x_train[:n], y_train[:n]
         self.Y_train = one_hot(self.y_train)
+        if extra is not None and len(extra[1]):
+            self.x_extra = np.asarray(extra[0], np.float32)
+            self.Y_extra = one_hot(np.asarray(extra[1], np.int64))
+        else:
+            self.x_extra = self.Y_extra = None
+        self.epoch_size = n + (0 if self.x_extra is None else len(self.x_extra) * config.my_digits_repeat)
         self.network = network or Network(config.layers, config.activation, config.output,
                                           config.loss, config.init, seed=config.seed)
         self.optimizer = make_optimizer(config.optimizer, self.network.params.size, self.network.dtype)
         self.lr = config.lr
         # Shuffling has its own stream, so changing `shuffle` never changes the initial weights.
         self.shuffle_rng = np.random.default_rng([config.seed, 1])
-        self.batches_per_epoch = math.ceil(n / config.batch_size)
+        # Dropout masks and augmentation draw from a stream of their own too, fresh every batch.
+        self.noise_rng = np.random.default_rng([config.seed, 2])
+        self.augmentation = Augmentation.of(config)
+        self.batches_per_epoch = math.ceil(self.epoch_size / config.batch_size)
         self.eval_every = eval_every or max(1, self.batches_per_epoch // PROGRESS_EVENTS_PER_EPOCH)
         self.snapshot_every = snapshot_every
         pick = np.random.default_rng(12345)   # fixed subsets, the same for every run: curves compare
@@ -112,7 +125,7 @@ class Trainer:
         self._test_probe = pick.choice(len(self.y_test), min(len(self.y_test), EVAL_SUBSET), replace=False)
         self._workspaces = {}
         self._per_sample = (PerSampleSGD(self.network) if fast and per_sample_applies(self.config)
-                            else None)
+                            and self.x_extra is None else None)
 
         self.epoch = 0                  # epochs completed
         self.target_epoch = config.epochs   # run() trains until this many are complete
@@ -224,7 +237,7 @@ class Trainer:
             self.status = "ready"
 
     def _epoch(self):
-        n, size = len(self.y_train), self.config.batch_size
+        n, size = self.epoch_size, self.config.batch_size
         order = self.shuffle_rng.permutation(n) if self.config.shuffle else None
         batches = math.ceil(n / size)
         epoch_loss, chunk_loss, chunk_batches = 0.0, 0.0, 0
@@ -278,6 +291,9 @@ class Trainer:
             rows = order[b:end]
             return self._per_sample.train(X[rows], Y[rows], self.lr)
         start = b * size
+        if self.x_extra is not None:                              # MNIST rows, then the extra ones
+            rows = np.arange(start, min(start + size, self.epoch_size)) if order is None else order[start:start + size]
+            return self._step(*self._gather(rows))
         if order is None:
             rows = slice(start, start + size)
         elif size == 1:
@@ -286,13 +302,28 @@ class Trainer:
             rows = order[start:start + size]
         return self._step(X[rows], Y[rows])
 
+    def _gather(self, rows):
+        """Inputs and one-hot targets of epoch rows ``rows``: row i < n is MNIST's, a later one is
+        extra image (i - n) mod m (each extra image stands for ``my_digits_repeat`` rows)."""
+        n = len(self.y_train)
+        mnist = rows < n
+        extra = (rows[~mnist] - n) % len(self.x_extra)
+        X = np.concatenate([self.x_train[rows[mnist]], self.x_extra[extra]])
+        Y = np.concatenate([self.Y_train[rows[mnist]], self.Y_extra[extra]])
+        return X, Y
+
     def _step(self, X, Y):
-        """One update on a batch: forward pass, backprop, optimizer step. Returns the batch loss."""
+        """One update on a batch: forward pass, backprop, optimizer step. Returns the batch loss.
+        With augmentation the batch is transformed first; with dropout each hidden layer gets a mask."""
         ws = self._workspaces.get(len(X))
         if ws is None:
             ws = self._workspaces[len(X)] = Workspace(self.network.sizes, len(X), self.network.dtype)
-        acts = self.network.forward_all(X, out=ws.acts)
-        loss = self.network.backprop(acts, Y, ws, self.config.l2)
+        if self.augmentation.active:
+            X = augment(X, self.augmentation, self.noise_rng)
+        masks = (dropout_masks(self.noise_rng, self.network.sizes, len(X), self.config.dropout, self.network.dtype)
+                 if self.config.dropout else None)
+        acts = self.network.forward_all(X, out=ws.acts, masks=masks, kept=ws.kept)
+        loss = self.network.backprop(acts, Y, ws, self.config.l2, masks)
         self.optimizer.step(self.network.params, ws.grads, self.lr)
         return loss
 
@@ -340,8 +371,13 @@ class Trainer:
         if not (math.isfinite(loss) and np.isfinite(self.network.params).all()):
             self._diverged(f"the loss became {loss:.3g}")
         untrained = self.progress[0].train_loss
-        if loss > EXPLODE_FACTOR * untrained:
-            self._diverged(f"the loss exploded to {loss:.3g}, from {untrained:.3g} untrained")
+        # A run that starts from trained weights starts with a small loss: measure the explosion
+        # against at least the loss of a network that guesses (every output 0.1), not against that.
+        guessing = np.full((1, 10), 0.1, self.network.dtype)
+        floor = max(untrained, self.network.loss.value_and_grad(guessing, one_hot([0], guessing.dtype),
+                                                                np.empty_like(guessing)))
+        if loss > EXPLODE_FACTOR * floor:
+            self._diverged(f"the loss exploded to {loss:.3g}, from {untrained:.3g} at the start")
 
     def _diverged(self, what):
         with self.lock:     # roll back to the last good weights, so nothing trained is lost

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import ui
-from ui import computes, draw, picker
+from ui import computes, draw, my_digits, picker
 
 ui.ensure_navigation()
 
@@ -11,8 +11,11 @@ run = picker.run_picker(default="model:wide")
 left, right = st.columns([2, 3], gap="large")
 with left:
     image = draw.canvas()
+    my_digits.kept_note()
 with right:
     reading = draw.read(run.network, image)
+    if reading is not None:
+        my_digits.keep_panel(*reading, image, clear=draw.clear)
 if reading is not None:
     x, digit = reading
     st.session_state[computes.DRAWING] = x           # How it computes can follow this drawing too

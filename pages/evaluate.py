@@ -3,7 +3,7 @@ import streamlit as st
 
 import ui
 from mlp import analysis
-from ui import charts, evaluation, picker, state
+from ui import charts, evaluation, my_digits, picker, state
 from ui.markdown import escape
 
 ui.ensure_navigation()
@@ -14,6 +14,10 @@ _, _, x_test, y_test = state.dataset()
 outputs = evaluation.test_outputs(run.id, run.network if run.live else None)
 counts = evaluation.overview(outputs, y_test)
 evaluation.gallery(outputs, x_test, y_test)
+
+st.divider()
+st.subheader("On your own digits")
+my_digits.evaluation(run.network, float(counts.trace() / counts.sum()))
 
 st.divider()
 st.subheader("Compare two runs")

@@ -42,8 +42,9 @@ def default_max_running():
 class Job:
     """One run, as the server sees it. Control methods may be called from any thread."""
 
-    def __init__(self, registry, config, name, run_id, until_epoch=None, owner=True):
+    def __init__(self, registry, config, name, run_id, until_epoch=None, owner=True, inputs=None):
         self.registry, self.config, self.name, self.id = registry, config, name, run_id
+        self.inputs = inputs              # fine-tuning's starting weights and digits (RunSpec.inputs)
         self.owner = owner                # False: started by another app server (on a cluster)
         self.created = time.time()
         self.last_seen = time.time()      # when a page last looked at this job (for the abandon rule)
@@ -166,7 +167,7 @@ class Job:
     # ---- the worker's side -----------------------------------------------------------------------
     def spec(self):
         return RunSpec(self.id, self.name, self.config, str(self.registry.store.root), self._until, self._lr,
-                       self.created)
+                       self.created, self.inputs)
 
     def on_update(self, update):
         """An update from the worker (a thread of the transport calls this)."""
@@ -252,12 +253,13 @@ class Registry:
                                           daemon=True)
         self._watchdog.start()
 
-    def submit(self, config, name=None, until_epoch=None):
-        """Queue a run (it starts when a slot is free). Raises ConfigError if the settings are invalid."""
+    def submit(self, config, name=None, until_epoch=None, inputs=None):
+        """Queue a run (it starts when a slot is free). Raises ConfigError if the settings are invalid.
+        ``inputs``: what a fine-tuning run starts from (``runner.worker.fine_tune_inputs``)."""
         config.validate()
         run_id = new_run_id()
         job = Job(self, config, name or f"{config.activation} {'-'.join(map(str, config.layers))}",
-                  run_id, until_epoch)
+                  run_id, until_epoch, inputs=inputs)
         with self._lock:
             self._jobs[run_id] = job
             self._queue.append(run_id)

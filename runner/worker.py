@@ -31,7 +31,9 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from mlp import TrainConfig, Trainer, TrainingDiverged
+import numpy as np
+
+from mlp import Network, TrainConfig, Trainer, TrainingDiverged
 
 COMMANDS = ("pause", "resume", "step", "stop", "interrupt", "set_lr")
 
@@ -47,6 +49,35 @@ class RunSpec:
     until_epoch: int | None = None
     lr: float | None = None            # a learning rate set while the run was still queued
     created: float = 0.0
+    inputs: dict | None = None
+    """Fine-tuning (see ``fine_tune_inputs``): the starting weights and the learner's digits, as arrays,
+    so that a worker anywhere (a process, a Ray actor on another machine) needs no file of ours."""
+
+
+def fine_tune_inputs(config, base=None, digits=None):
+    """What a fine-tuning run needs besides MNIST, as plain data for ``RunSpec.inputs``.
+
+    base: (name, Network) to start from, or None; digits: (name, images (m, 784), labels (m,)) or None.
+    The digits are split once, from the run's seed: ``config.holdout`` of them are held out (at least
+    one when any are asked for and there are two or more), the rest are trained on.
+    """
+    inputs = {}
+    if base is not None:
+        name, network = base
+        if (list(network.sizes), network.activation, network.output, network.loss_name) != \
+                (list(config.layers), config.activation, config.output, config.loss):
+            raise ValueError(f"this run's network ({'-'.join(map(str, config.layers))}, {config.activation}/"
+                             f"{config.output}, {config.loss}) is not the one it starts from ({name})")
+        inputs.update(base_name=name, base_params=network.params.astype(np.float32))
+    if digits is not None:
+        name, images, labels = digits
+        order = np.random.default_rng([config.seed, 3]).permutation(len(labels))
+        held = int(round(config.holdout * len(labels)))
+        if config.holdout and len(labels) >= 2:
+            held = min(max(held, 1), len(labels) - 1)
+        inputs.update(digits_name=name, extra_x=images[order[held:]], extra_y=labels[order[held:]].astype(np.int64),
+                      holdout_x=images[order[:held]], holdout_y=labels[order[:held]].astype(np.int64))
+    return inputs or None
 
 
 class TrainingWorker:
@@ -54,7 +85,17 @@ class TrainingWorker:
 
     def __init__(self, spec: RunSpec, data):
         self.spec = spec
-        self.trainer = Trainer(spec.config, data)
+        inputs = spec.inputs or {}
+        network = None
+        if inputs.get("base_params") is not None:
+            c = spec.config
+            network = Network(c.layers, c.activation, c.output, c.loss, c.init, seed=c.seed)
+            network.params[...] = inputs["base_params"]
+        extra = (inputs["extra_x"], inputs["extra_y"]) if inputs.get("extra_x") is not None else None
+        self.trainer = Trainer(spec.config, data, network=network, extra=extra)
+        self.fine_tune = None
+        if inputs:
+            self.fine_tune = self._measure_fine_tune("before")
         if spec.lr is not None:
             self.trainer.set_lr(spec.lr)
         self.error = None
@@ -153,6 +194,18 @@ class TrainingWorker:
             if self._publish is not None:
                 self._publish(self.update(**what))
 
+    def _measure_fine_tune(self, when):
+        """Accuracy on the held-out digits and on the MNIST test set, before or after training."""
+        inputs, t = self.spec.inputs, self.trainer
+        result = dict(self.fine_tune or {"start_from": inputs.get("base_name", ""),
+                                         "my_digits": inputs.get("digits_name", ""),
+                                         "held_out": int(len(inputs.get("holdout_y", ())))})
+        with t.lock:
+            result[f"mnist_{when}"] = t.network.accuracy(t.x_test, t.y_test)
+            if result["held_out"]:
+                result[f"held_out_{when}"] = t.network.accuracy(inputs["holdout_x"], inputs["holdout_y"])
+        return result
+
     def _save(self):
         from runner.store import RunStore
 
@@ -161,6 +214,8 @@ class TrainingWorker:
             return                               # nothing trained, nothing worth keeping
         meta = {"name": self.spec.name, "status": self.status, "created": self.spec.created or time.time(),
                 "finished": time.time(), "error": t.error or self.error, "dataset": "mnist", **t.results()}
+        if self.fine_tune is not None:
+            meta["fine_tune"] = self.fine_tune = self._measure_fine_tune("after")
         try:
             RunStore(self.spec.runs_dir).save(self.spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
             self.saved = True

@@ -4,11 +4,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
 import mlp
-from mlp.config import (HELP, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_UNITS, ConfigError, advice, from_query,
-                        to_query)
+from mlp import augment
+from mlp.config import (HELP, MAX_DROPOUT, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_HOLDOUT, MAX_REPEAT, MAX_UNITS,
+                        ConfigError, advice, from_query, to_query)
 from ui import state
 from ui.live import set_live_lr
 from ui.markdown import escape
@@ -50,7 +52,13 @@ class Steps:
 
 STEPS = {"lr": Steps(tuple(LR_OPTIONS)), "batch_size": Steps(tuple(BATCH_OPTIONS)), "l2": Steps(tuple(L2_OPTIONS)),
          "train_size": Steps(tuple(TRAIN_SIZES)), "epochs": Steps(low=1, high=MAX_EPOCHS, step=1),
-         "lr_decay": Steps(low=0.1, high=1.0, step=0.01)}
+         "lr_decay": Steps(low=0.1, high=1.0, step=0.01), "dropout": Steps(low=0.0, high=MAX_DROPOUT, step=0.05),
+         "shift": Steps(low=0.0, high=augment.LIMITS["shift"], step=0.5),
+         "rotation": Steps(low=0.0, high=augment.LIMITS["rotation"], step=1.0),
+         "scaling": Steps(low=0.0, high=augment.LIMITS["scaling"], step=0.01),
+         "elastic": Steps(low=0.0, high=augment.LIMITS["elastic"], step=0.1),
+         "my_digits_repeat": Steps(low=1, high=MAX_REPEAT, step=1),
+         "holdout": Steps(low=0.0, high=MAX_HOLDOUT, step=0.05)}
 """Every control that cannot show every value the config accepts, with the values it can show.
 Where the config accepts more (a learning rate below 1e-5, a batch above 1024), a link's value
 outside the control is ignored with a warning; a value between two steps is moved to the nearest
@@ -65,7 +73,7 @@ def apply_config(config, fallback=None):
     state["n_hidden"] = len(hidden)
     for i in range(MAX_HIDDEN_LAYERS):
         state[f"units_{i}"] = hidden[i] if i < len(hidden) else state.get(f"units_{i}", 16)
-    for name in ("activation", "output", "loss", "optimizer", "init", "shuffle", "seed"):
+    for name in ("activation", "output", "loss", "optimizer", "init", "shuffle", "seed", "start_from", "my_digits"):
         state[name] = getattr(config, name)
     notes = []
     for name, steps in STEPS.items():
@@ -88,6 +96,9 @@ def init_controls():
     seed = mlp.PRESETS["seed"].config
     config, problems = from_query(st.query_params.to_dict(), base=seed)
     problems += apply_config(config, fallback=seed)
+    if config.start_from:                   # a link to a fine-tuning setup: the network is its base's
+        _adopt_base()
+        problems += [st.session_state.pop("start_error")] if "start_error" in st.session_state else []
     st.session_state["url_problems"] = problems
     st.session_state["preset"] = next((name for name, p in mlp.PRESETS.items() if p.config == config), None)
     st.session_state["controls_ready"] = True
@@ -123,17 +134,22 @@ def _choice(label, field, disabled):
 
 def controls(disabled=False, on_lr_change=None):
     """Draw the controls and return the TrainConfig they describe (or the ConfigError it raises)."""
-    net, opt, data = st.tabs(["Network", "Optimisation", "Data"])
+    net, opt, augmentation, data, tune = st.tabs(["Network", "Optimisation", "Augmentation", "Data", "Fine-tune"])
+    with tune:                              # first: a base network fixes the architecture drawn below
+        fine_tune_controls(disabled)
+    based = disabled or bool(st.session_state.get("start_from"))
     with net:
-        n_hidden = st.slider("Hidden layers", 0, MAX_HIDDEN_LAYERS, key="n_hidden", disabled=disabled,
+        n_hidden = st.slider("Hidden layers", 0, MAX_HIDDEN_LAYERS, key="n_hidden", disabled=based,
                              help=HELP["layers"], **PERSIST)
         unit_cols = st.columns(max(n_hidden, 1))
         units = [unit_cols[i].number_input(f"Units {i + 1}", 1, MAX_UNITS, key=f"units_{i}", step=1,
-                                           disabled=disabled, **PERSIST) for i in range(n_hidden)]
-        _choice("Hidden activation", "activation", disabled)
-        _choice("Output", "output", disabled)
-        _choice("Loss", "loss", disabled)
-        _choice("Initialisation", "init", disabled)
+                                           disabled=based, **PERSIST) for i in range(n_hidden)]
+        if based and not disabled:
+            st.caption("The network is the one this run starts from (see *Fine-tune*).")
+        _choice("Hidden activation", "activation", based)
+        _choice("Output", "output", based)
+        _choice("Loss", "loss", based)
+        _choice("Initialisation", "init", based)
     with opt:
         _choice("Optimizer", "optimizer", disabled)
         st.select_slider("Learning rate (log scale)", LR_OPTIONS, key="lr", format_func=lambda v: f"{v:g}",
@@ -145,6 +161,13 @@ def controls(disabled=False, on_lr_change=None):
                          help=HELP["batch_size"], **PERSIST)
         st.select_slider("L2 weight decay", L2_OPTIONS, key="l2", format_func=lambda v: f"{v:g}",
                          disabled=disabled, help=HELP["l2"], **PERSIST)
+        _slider("Dropout (share of hidden units off per batch)", "dropout", disabled, "%.2f")
+    with augmentation:
+        _slider("Shift (pixels)", "shift", disabled, "%.1f")
+        _slider("Rotation (degrees)", "rotation", disabled, "%d°")
+        _slider("Scaling (fraction)", "scaling", disabled, "%.2f")
+        _slider("Elastic distortion (pixels)", "elastic", disabled, "%.1f")
+        augmented_samples()
     with data:
         st.slider("Epochs", STEPS["epochs"].low, STEPS["epochs"].high, key="epochs", disabled=disabled,
                   help=HELP["epochs"], **PERSIST)
@@ -157,11 +180,92 @@ def controls(disabled=False, on_lr_change=None):
     config = mlp.TrainConfig(layers=(784, *units, 10), activation=s["activation"], output=s["output"],
                              loss=s["loss"], optimizer=s["optimizer"], lr=s["lr"], lr_decay=s["lr_decay"],
                              batch_size=s["batch_size"], epochs=s["epochs"], init=s["init"], l2=s["l2"],
-                             shuffle=s["shuffle"], seed=int(s["seed"]), train_size=s["train_size"])
+                             shuffle=s["shuffle"], seed=int(s["seed"]), train_size=s["train_size"],
+                             dropout=s["dropout"], shift=s["shift"], rotation=s["rotation"], scaling=s["scaling"],
+                             elastic=s["elastic"], start_from=s["start_from"] or "", my_digits=s["my_digits"] or "",
+                             my_digits_repeat=s["my_digits_repeat"], holdout=s["holdout"])
     try:
         return config.validate()
     except ConfigError as err:
         return err
+
+
+def _bases():
+    """{id: label} of what a run can start from: random weights, saved runs, shipped models."""
+    bases = {"": "random weights (a new network)"}
+    bases.update({r.id: f"{r.name} · {r.architecture}" for r in state.store().list() if not r.damaged})
+    bases.update({run_id: f"pretrained: {path.stem}" for run_id, path in state.shipped_models().items()})
+    return bases
+
+
+def _adopt_base():
+    """A base network was chosen: the network controls take its architecture (it cannot change)."""
+    run_id = st.session_state.get("start_from")
+    if not run_id:
+        return
+    try:
+        meta = mlp.io.read_meta(state.model_file(run_id), check_sizes=mlp.config.check_layers)
+    except (ValueError, OSError, TypeError) as err:
+        st.session_state["start_error"] = f"That network cannot be read: {err}"
+        st.session_state["start_from"] = ""
+        return
+    hidden = meta["sizes"][1:-1]
+    st.session_state["n_hidden"] = len(hidden)
+    for i, units in enumerate(hidden):
+        st.session_state[f"units_{i}"] = units
+    for name in ("activation", "output", "loss"):
+        st.session_state[name] = meta[name]
+
+
+def fine_tune_controls(disabled):
+    """Start from a trained network, and train on the learner's own digits besides MNIST."""
+    bases = _bases()
+    if st.session_state.get("start_from") not in bases:
+        st.session_state["start_from"] = ""
+    st.selectbox("Start from", list(bases), key="start_from", format_func=bases.get, on_change=_adopt_base,
+                 disabled=disabled, help=HELP["start_from"], **PERSIST)
+    collections = {"": "none: MNIST only"}
+    collections.update({c.id: f"{c.name} · {c.count} drawings" for c in state.digit_store().list()
+                        if c.problem is None})
+    if st.session_state.get("my_digits") not in collections:
+        st.session_state["my_digits"] = ""
+    st.selectbox("Train on my digits too", list(collections), key="my_digits", format_func=collections.get,
+                 disabled=disabled, help=HELP["my_digits"], **PERSIST)
+    mine = bool(st.session_state["my_digits"])
+    _slider("Weight of my digits (each counts as N images)", "my_digits_repeat", disabled or not mine, "%d")
+    _slider("Held out of training (share of my digits)", "holdout", disabled or not mine, "%.2f")
+    st.caption("To teach a network your handwriting: start from a trained run, add your digits (keep some on "
+               "**Draw**), train a few epochs with a small learning rate. The run then reports, before and "
+               "after, its accuracy on your held-out digits and on the MNIST test set: did it learn you, did "
+               "it forget MNIST?")
+
+
+def _slider(label, field, disabled, format):
+    steps = STEPS[field]
+    st.slider(label, steps.low, steps.high, key=field, step=steps.step, disabled=disabled, format=format,
+              help=HELP[field], **PERSIST)
+
+
+PREVIEW = 8
+
+
+def augmented_samples():
+    """A few training digits as the chosen augmentation would show them to the network (a new draw
+    each time a strength changes; *Another draw* for more)."""
+    s = st.session_state
+    strengths = augment.Augmentation(s["shift"], s["rotation"], s["scaling"], s["elastic"])
+    if not strengths.active:
+        st.caption("Every strength is 0: the network sees the training images as they are.")
+        return
+    draw = s.setdefault("augment_draw", 0)
+    X = state.dataset()[0][:PREVIEW]
+    shown = augment.augment(X, strengths, np.random.default_rng([int(s["seed"]), draw]))
+    st.image([x.reshape(28, 28) for x in np.concatenate([X, shown])], width=56, clamp=True,
+             caption=["original"] * PREVIEW + ["augmented"] * PREVIEW)
+    st.button("Another draw", key="augment_again", icon=":material/casino:",
+              on_click=lambda: s.update(augment_draw=draw + 1))
+    st.caption("Each batch gets a fresh random transform per image, drawn from the run's seed; the labels "
+               "stay the same.")
 
 
 def settings_panel(training, job):

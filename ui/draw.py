@@ -16,7 +16,7 @@ RECIPES = {"MNIST recipe": canvas_to_mnist, "plain resize": plain_resize}
 TOP_UNITS = 8
 
 
-def _clear():
+def clear():
     st.session_state["canvas_gen"] += 1        # a new key mounts a fresh, empty canvas
 
 
@@ -28,7 +28,7 @@ def canvas():
     result = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                        height=CANVAS, width=CANVAS, drawing_mode="freedraw", update_streamlit=True,
                        return_image_data=True, key=f"canvas_{st.session_state['canvas_gen']}")
-    st.button("Clear", key="clear", icon=":material/delete:", on_click=_clear)
+    st.button("Clear", key="clear", icon=":material/delete:", on_click=clear)
     st.caption("White ink on black, like MNIST. The network reads it as soon as a stroke ends.")
     drawn = bool((result.json_data or {}).get("objects"))
     return result.image_data if drawn else None

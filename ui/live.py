@@ -8,6 +8,8 @@ import ui
 from mlp.presets import follows_the_notebook
 from ui import state
 from mlp import analysis
+from mlp.config import check_layers
+from runner.worker import fine_tune_inputs as runner_fine_tune_inputs
 from ui.charts import learning_curves
 from ui.network_charts import health_curves
 from ui.markdown import escape
@@ -24,13 +26,34 @@ def is_active(job):
     return job is not None and job.status in ACTIVE
 
 
+def fine_tune_inputs(config):
+    """The starting weights and the learner's digits a run asks for (None for an ordinary run).
+    Raises ValueError saying what is missing or does not fit."""
+    base = digits = None
+    if config.start_from:
+        path = state.model_file(config.start_from)
+        if path is None:
+            raise ValueError("the network to start from is no longer there; choose another under Fine-tune")
+        base = (path.stem if config.start_from.startswith(state.SHIPPED) else config.start_from,
+                mlp.load(path, check_sizes=check_layers))
+    if config.my_digits:
+        try:
+            collection = state.digit_store().get(config.my_digits)
+        except KeyError:
+            raise ValueError("that collection of digits is no longer there; choose another under Fine-tune") from None
+        if not len(collection):
+            raise ValueError(f"the collection “{collection.name}” holds no drawings yet: keep some on Draw")
+        digits = (collection.name, collection.images, collection.labels)
+    return runner_fine_tune_inputs(config, base, digits)
+
+
 def _start(config, until_epoch=None):
     if isinstance(config, mlp.ConfigError):
         return
     name = st.session_state.get("run_name") or None
     try:
-        job = state.registry().submit(config, name=name, until_epoch=until_epoch)
-    except mlp.ConfigError as err:
+        job = state.registry().submit(config, name=name, until_epoch=until_epoch, inputs=fine_tune_inputs(config))
+    except ValueError as err:                   # ConfigError, or what fine-tuning needs is missing
         st.session_state["start_error"] = str(err)
         return
     state.set_current_run(job.id)
@@ -97,9 +120,31 @@ def live_view(job):
         _notebook_table(view["history"])
         if config.train_size < 60_000:
             st.caption(f"The notebook trained on all 60,000 images; this run uses {config.train_size:,}.")
+    if view["saved"] and (config.start_from or config.my_digits):
+        fine_tune_result(job.id)
     network = job.network()
     if network is not None:
         layer_health(job.id, network, *job.snapshot_arrays())
+
+
+def fine_tune_result(run_id):
+    """Before and after a fine-tuning run: its accuracy on the held-out digits and on MNIST's test set."""
+    try:
+        result = state.store().meta(run_id).get("fine_tune")
+    except (ValueError, OSError):
+        return
+    if not result:
+        return
+    rows = []
+    if result.get("held_out"):
+        rows.append({"measured on": f"your {result['held_out']} held-out digits",
+                     "before": result.get("held_out_before"), "after": result.get("held_out_after")})
+    rows.append({"measured on": "the MNIST test set (10,000)", "before": result.get("mnist_before"),
+                 "after": result.get("mnist_after")})
+    percent = st.column_config.NumberColumn(format="percent")
+    st.markdown(f"**Fine-tuning**: started from {escape(result.get('start_from') or 'random weights')}"
+                + (f", with “{escape(result['my_digits'])}”" if result.get("my_digits") else ""))
+    st.dataframe(rows, hide_index=True, key="fine_tune_table", column_config={"before": percent, "after": percent})
 
 
 HEALTH_PROBE = 1_000
@@ -194,6 +239,7 @@ def _saved_curves():
     st.markdown(f"Current run: **{escape(meta.get('name', run_id))}** ({meta.get('status', 'saved')})")
     st.plotly_chart(learning_curves(meta.get("progress") or [], meta.get("history") or []),
                     key="saved_curves", config={"displaylogo": False})
+    fine_tune_result(run_id)
     try:
         run = state.current_run()
     except ValueError:                          # damaged since it was listed: the runs list says so

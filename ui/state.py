@@ -19,6 +19,7 @@ import streamlit as st
 import mlp
 from mlp.config import check_layers
 from runner import dataset as shared_data
+from runner.digits import DigitStore
 from runner.jobs import Job, Registry, default_max_running
 from runner.local import LocalTransport
 from runner.store import RunStore
@@ -82,6 +83,33 @@ def registry() -> Registry:
 
 def store() -> RunStore:
     return registry().store
+
+
+@st.cache_resource
+def _digit_store(runs_dir):
+    return DigitStore(runs_dir)
+
+
+def digit_store() -> DigitStore:
+    """The learners' own digit collections, kept in the runs folder."""
+    return _digit_store(str(RUNS_DIR))
+
+
+MY_DIGITS = "my_digits"
+"""The session key of the current digit collection's id (its one home; the URL carries it as ?digits=)."""
+
+
+def current_collection():
+    """The id of the session's digit collection, adopting a linked one (``?digits=ID``), or None."""
+    linked = st.query_params.get("digits")
+    if st.session_state.get(MY_DIGITS) is None and linked and digit_store().exists(linked):
+        st.session_state[MY_DIGITS] = linked
+    chosen = st.session_state.get(MY_DIGITS)
+    return chosen if chosen and digit_store().exists(chosen) else None
+
+
+def set_current_collection(collection_id):
+    st.session_state[MY_DIGITS] = collection_id
 
 
 # ---- shipped models -----------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+"""My digits: keeping drawings from the Draw page, the gallery of a collection (delete one, download,
+upload), and how a model does on them. Collections live in ``runner.digits``; every control acts on
+the collection and the drawing it shows, by id."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from mlp import analysis
+from ui import state
+from ui.markdown import escape
+
+COLUMNS = 8
+UPLOADER = "digits_upload"
+
+
+def _store():
+    return state.digit_store()
+
+
+def canvas_grey(image):
+    """The canvas's RGBA drawing (280, 280, 4) as grey levels (280, 280) uint8: white ink on black."""
+    return np.asarray(image)[..., :3].max(axis=2).astype(np.uint8)
+
+
+# ---- keeping a drawing (Draw page) ---------------------------------------------------------------------
+def _keep(collection_id, x, raw, label, clear):
+    store = _store()
+    if collection_id is None or not store.exists(collection_id):
+        collection_id = store.create()
+        state.set_current_collection(collection_id)
+    try:
+        store.add(collection_id, x, raw, label)
+    except ValueError as err:
+        st.session_state["keep_error"] = str(err)
+        return
+    kept = store.get(collection_id)
+    st.session_state["kept_note"] = f"Kept as a {label} in “{kept.name}”, which now holds {len(kept)} drawings."
+    clear()
+
+
+def keep_panel(x, digit, image, clear):
+    """*Keep this drawing*, with its label (the network's reading unless changed), into the session's
+    collection (a new one the first time); then the canvas is cleared for the next drawing."""
+    collection_id = state.current_collection()
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    label = row.selectbox("It is a", list(range(10)), index=digit, key=f"keep_label_{digit}", width=110,
+                          help="The digit you meant: the network's reading to start with.")
+    row.button("Keep this drawing", key="keep", icon=":material/bookmark_add:", on_click=_keep,
+               args=(collection_id, x, canvas_grey(image), label, clear))
+    if "keep_error" in st.session_state:
+        st.error(escape(st.session_state.pop("keep_error")))
+    if collection_id is not None:
+        kept = _store().get(collection_id)
+        st.caption(f"Kept drawings go to “{escape(kept.name)}” ({len(kept)} so far): see them on **My digits**.")
+
+
+def kept_note():
+    """After *Keep this drawing* the canvas is empty again: this says where the drawing went."""
+    if "kept_note" in st.session_state:
+        st.success(escape(st.session_state.pop("kept_note")), icon=":material/bookmark_added:")
+
+
+# ---- the collection and its gallery (My digits page) ---------------------------------------------------
+def _picked():
+    state.set_current_collection(st.session_state["collection_picker"])
+
+
+def _new_collection():
+    state.set_current_collection(_store().create())
+
+
+def collection_picker():
+    """Choose the session's collection (or start one); returns its id, or None when there is none.
+    The page's URL carries it (``?digits=ID``), so a refresh or a link finds it again."""
+    infos = [c for c in _store().list() if c.problem is None]
+    damaged = [c for c in _store().list() if c.problem is not None]
+    current = state.current_collection()
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    if infos:
+        names = {c.id: f"{c.name} · {c.count} drawing{'s' if c.count != 1 else ''}" for c in infos}
+        if current not in names:
+            current = next(iter(names))
+            state.set_current_collection(current)
+        st.session_state["collection_picker"] = current
+        row.selectbox("Collection", list(names), key="collection_picker", format_func=names.get, on_change=_picked)
+    row.button("New collection", key="new_collection", icon=":material/add:", on_click=_new_collection)
+    for c in damaged:
+        st.warning(f"A collection file cannot be read: {escape(c.problem)}", icon=":material/broken_image:")
+    if current is not None and st.query_params.get("digits") != current:
+        st.query_params["digits"] = current
+    return current
+
+
+def _remove(collection_id, drawing_id):
+    _store().remove(collection_id, drawing_id)
+
+
+def _rename(collection_id):
+    _store().rename(collection_id, st.session_state["collection_name"])
+
+
+def gallery(collection_id):
+    """Every drawing of the collection with its label and a Delete button bound to its id."""
+    digits = _store().get(collection_id)
+    st.session_state["collection_name"] = digits.name
+    st.text_input("Name", key="collection_name", max_chars=80, on_change=_rename, args=(collection_id,))
+    if not len(digits):
+        st.info("No drawings yet: draw a digit on the **Draw** page and press *Keep this drawing*.",
+                icon=":material/draw:")
+        st.page_link("pages/draw.py", label="Go to Draw", icon=":material/draw:")
+        return digits
+    as_drawn = st.toggle("Show them as drawn (the canvas)", key="as_drawn")
+    counts = np.bincount(digits.labels, minlength=10)
+    st.caption(f"{len(digits)} drawings: " + ", ".join(f"{c} × {d}" for d, c in enumerate(counts) if c) + ".")
+    for start in range(0, len(digits), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for column, i in zip(columns, range(start, min(start + COLUMNS, len(digits)))):
+            picture = digits.raw[i] if as_drawn else digits.images[i].reshape(28, 28)
+            column.image(picture, width=72, clamp=True, caption=f"a {digits.labels[i]}")
+            column.button("Delete", key=f"delete_{digits.ids[i]}", on_click=_remove,
+                          args=(collection_id, digits.ids[i]), help="Delete this drawing from the collection.")
+    return digits
+
+
+def files(collection_id):
+    """Download the collection as .npz, or upload one (checked, never unpickled) as a new collection."""
+    digits = _store().get(collection_id) if collection_id else None
+    row = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
+    if digits is not None:
+        row.download_button("Download (.npz)", _store().to_bytes(collection_id), file_name="my-digits.npz",
+                            mime="application/octet-stream", key="download_digits", icon=":material/download:")
+    upload = st.file_uploader("Upload a collection (.npz)", type=["npz"], key=UPLOADER,
+                              help="A file downloaded here before. It is checked completely before it is kept.")
+    if upload is not None and st.session_state.get("uploaded_digits") != upload.file_id:
+        st.session_state["uploaded_digits"] = upload.file_id
+        try:
+            new = _store().import_bytes(upload.getvalue(), upload.name)
+        except ValueError as err:
+            st.error(f"Not kept: {escape(err)}", icon=":material/block:")
+            return
+        state.set_current_collection(new)
+        st.rerun()
+
+
+# ---- a model on my digits (Evaluate page) --------------------------------------------------------------
+def evaluation(network, mnist_accuracy):
+    """The current model's accuracy on the session's collection beside its MNIST test accuracy, and
+    the drawings it gets wrong."""
+    collection_id = state.current_collection()
+    if collection_id is None:
+        st.caption("Keep some drawings on the **Draw** page to see how this model reads *your* handwriting.")
+        return
+    digits = _store().get(collection_id)
+    if not len(digits):
+        st.caption(f"“{escape(digits.name)}” holds no drawings yet: keep some on the **Draw** page.")
+        return
+    probabilities = analysis.as_probabilities(network.forward(digits.images))
+    predicted = probabilities.argmax(axis=1)
+    right = predicted == digits.labels
+    cols = st.columns(2)
+    cols[0].metric(f"On your {len(digits)} digits (“{digits.name}”)", f"{right.mean():.1%}",
+                   delta=f"{100 * (right.mean() - mnist_accuracy):+.1f} points against MNIST",
+                   delta_color="normal")
+    cols[1].metric("On the MNIST test set", f"{mnist_accuracy:.2%}")
+    wrong = np.flatnonzero(~right)
+    if not len(wrong):
+        st.success("It reads every one of your digits right.")
+        return
+    st.markdown(f"**The {len(wrong)} it gets wrong**")
+    st.image([digits.images[i].reshape(28, 28) for i in wrong[:40]], width=72, clamp=True,
+             caption=[f"a {digits.labels[i]}, read {predicted[i]} ({probabilities[i, predicted[i]]:.0%})"
+                      for i in wrong[:40]])
