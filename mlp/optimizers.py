@@ -49,37 +49,49 @@ class Adam:
         params ← params - lr · m̂ / (√v̂ + ε),   m̂ = m / (1 - β1^t),  v̂ = v / (1 - β2^t)
 
     Every parameter gets its own step size, so the learning rate is far less fiddly than for SGD.
+
+    Stored scaled, to save passes over the parameters (NumPy cannot fuse operations, so each
+    elementwise operation is one pass over 235,146 numbers for the wide preset, and the update is
+    most of what an epoch spends outside its matrix products): ``w = m / (1 - β1)`` and
+    ``u = v / (1 - β2)``, which turn both running averages into a scale and an add,
+
+        w ← β1 w + g                    u ← β2 u + g²
+
+    and the constant factors fold into the step size and ε: ten passes instead of twelve.
+    ``moments()`` gives m and v themselves.
     """
 
     description = "Adaptive steps per parameter (momentum + RMS scaling); forgiving of the learning rate."
 
     def __init__(self, size, dtype=np.float32, beta1=0.9, beta2=0.999, eps=1e-8):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.m = np.zeros(size, dtype)
-        self.v = np.zeros(size, dtype)
+        self.w = np.zeros(size, dtype)
+        self.u = np.zeros(size, dtype)
         self.t = 0
         self._scratch = np.zeros(size, dtype)
 
+    def moments(self):
+        """(m, v): the running averages of the gradient and of its square, as Adam defines them."""
+        return self.w * (1 - self.beta1), self.u * (1 - self.beta2)
+
     def step(self, params, grads, lr):
-        # Written as in-place updates into preallocated arrays: for a wide network a fresh
-        # temporary per line would cost more than the arithmetic.
         self.t += 1
-        m, v, tmp = self.m, self.v, self._scratch
-        np.subtract(grads, m, out=tmp)                  # m += (1 - β1)(g - m)  ==  β1 m + (1 - β1) g
-        tmp *= 1 - self.beta1
-        m += tmp
-        np.multiply(grads, grads, out=grads)            # v += (1 - β2)(g² - v)
-        grads -= v
-        grads *= 1 - self.beta2
-        v += grads
-        # The bias corrections m̂ = m / (1 - β1^t), v̂ = v / (1 - β2^t) are folded into the step
-        # size and ε, which gives exactly  lr · m̂ / (√v̂ + ε).
+        w, u, tmp = self.w, self.u, self._scratch
+        w *= self.beta1                                  # w ← β1 w + g
+        w += grads
+        u *= self.beta2                                  # u ← β2 u + g²
+        np.multiply(grads, grads, out=grads)
+        u += grads
+        # lr · m̂ / (√v̂ + ε) with m = (1 - β1) w, v = (1 - β2) u and the bias corrections folded in:
+        #   = step · w / (√u + eps'),  step = lr (1 - β1) √(1 - β2^t) / ((1 - β1^t) √(1 - β2)),
+        #                              eps' = ε √(1 - β2^t) / √(1 - β2)
+        root = np.sqrt(1 - self.beta2)
         correction = np.sqrt(1 - self.beta2 ** self.t)
-        step_size = lr * correction / (1 - self.beta1 ** self.t)
-        np.sqrt(v, out=tmp)
-        tmp += self.eps * correction
-        np.divide(m, tmp, out=tmp)
-        tmp *= step_size
+        step = lr * (1 - self.beta1) * correction / ((1 - self.beta1 ** self.t) * root)
+        np.sqrt(u, out=tmp)
+        tmp += self.eps * correction / root
+        np.divide(w, tmp, out=tmp)
+        tmp *= step
         params -= tmp
 
 

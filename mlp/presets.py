@@ -31,27 +31,39 @@ update it made was really 0.01 × 2 × ∂C/∂w. We compute the true gradient, 
 lr = 0.02.
 """
 
-FAST = TrainConfig(layers=(784, 16, 16, 10), activation="relu", output="softmax",
+FAST = TrainConfig(layers=(784, 16, 16, 10), activation="leaky_relu", output="softmax",
                    loss="cross_entropy", optimizer="adam", lr=0.003, lr_decay=0.85, batch_size=16,
                    epochs=15, init="he", l2=0.0, shuffle=True, seed=0)
-"""The seed's small network with modern choices: ReLU, softmax + cross-entropy, He init, Adam on
-shuffled mini-batches of 16, the learning rate shrinking by 15% per epoch to settle at the end."""
+"""The seed's small network with modern choices: leaky ReLU, softmax + cross-entropy, He init, Adam on
+shuffled mini-batches of 16, the learning rate shrinking by 15% per epoch to settle at the end.
+Leaky rather than plain ReLU: with 16 units a layer, a unit that never fires (plain ReLU left one
+dead in each layer) is capacity lost; it lifted the median of three seeds from 95.9% to 96.1%."""
 
 WIDE = TrainConfig(layers=(784, 256, 128, 10), activation="relu", output="softmax",
                    loss="cross_entropy", optimizer="adam", lr=0.001, lr_decay=0.85, batch_size=128,
                    epochs=15, init="he", l2=0.0, shuffle=True, seed=0)
 """A wide network: many more hidden units, so many more patterns it can tell apart."""
 
+ROBUST = TrainConfig(layers=(784, 256, 128, 10), activation="relu", output="softmax",
+                     loss="cross_entropy", optimizer="adam", lr=0.002, lr_decay=0.9, batch_size=128,
+                     epochs=20, init="he", l2=0.0, shuffle=True, seed=0, dropout=0.2, shift=1.0)
+"""The wide network made to hold up: dropout 0.2 on both hidden layers and every training image moved
+by up to a pixel, afresh every batch. Reaches 98.5% in about half a minute of training on a 2-core
+machine (``bench/presets.py``)."""
+
 PRESETS: dict[str, Preset] = {
     p.name: p for p in (
         Preset("seed", "Seed notebook (784-16-16-10, sigmoid, SGD)", SEED,
                "The notebook we started from: sigmoid everywhere, squared error, one sample at a "
                "time. It printed 94.31% after 15 epochs."),
-        Preset("fast", "Fast modern (784-16-16-10, ReLU, Adam)", FAST,
-               "The same 16-16 network trained the modern way: ReLU, softmax with cross-entropy, "
-               "Adam on shuffled batches of 16. About 95.8% in 15 epochs."),
+        Preset("fast", "Fast modern (784-16-16-10, leaky ReLU, Adam)", FAST,
+               "The same 16-16 network trained the modern way: leaky ReLU, softmax with cross-entropy, "
+               "Adam on shuffled batches of 16. About 96.1% in 15 epochs."),
         Preset("wide", "Wide (784-256-128-10, ReLU, Adam)", WIDE,
                "A much wider network (784-256-128-10): about 98.2% in 15 epochs."),
+        Preset("robust", "Robust (784-256-128-10, dropout, shifted digits)", ROBUST,
+               "The wide network with dropout 0.2 and every training digit moved by up to a pixel: "
+               "98.5% within a minute of training, about 98.8% after 20 epochs."),
     )
 }
 

@@ -19,6 +19,7 @@ import contextlib
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -114,9 +115,12 @@ class Trainer:
         self.lr = config.lr
         # Shuffling has its own stream, so changing `shuffle` never changes the initial weights.
         self.shuffle_rng = np.random.default_rng([config.seed, 1])
-        # Dropout masks and augmentation draw from a stream of their own too, fresh every batch.
+        # Dropout masks and augmentation each draw from a stream of their own, fresh every batch.
         self.noise_rng = np.random.default_rng([config.seed, 2])
+        self.augment_rng = np.random.default_rng([config.seed, 4])
         self.augmentation = Augmentation.of(config)
+        self._augmenter = None          # the thread that augments the next batch (made when needed)
+        self._pending = None            # ((epoch, batch), future) of the batch being augmented
         self.batches_per_epoch = math.ceil(self.epoch_size / config.batch_size)
         self.eval_every = eval_every or max(1, self.batches_per_epoch // PROGRESS_EVENTS_PER_EPOCH)
         self.snapshot_every = snapshot_every
@@ -290,17 +294,41 @@ class Trainer:
                 return self._per_sample.train(X[b:end], Y[b:end], self.lr, cache_key=(b, end))
             rows = order[b:end]
             return self._per_sample.train(X[rows], Y[rows], self.lr)
-        start = b * size
+        if self.augmentation.active:
+            return self._step(*self._augmented(b, order))
+        return self._step(*self._batch(b, order))
+
+    def _batch(self, b, order):
+        """Inputs and one-hot targets of batch b of this epoch (views where the order allows)."""
+        size, start = self.config.batch_size, b * self.config.batch_size
         if self.x_extra is not None:                              # MNIST rows, then the extra ones
             rows = np.arange(start, min(start + size, self.epoch_size)) if order is None else order[start:start + size]
-            return self._step(*self._gather(rows))
+            return self._gather(rows)
         if order is None:
             rows = slice(start, start + size)
         elif size == 1:
             rows = slice(order[start], order[start] + 1)          # a view, not a copy
         else:
             rows = order[start:start + size]
-        return self._step(X[rows], Y[rows])
+        return self.x_train[rows], self.Y_train[rows]
+
+    def _augmented(self, b, order):
+        """Batch b, augmented. The next batch is augmented meanwhile in a thread of its own, so on a
+        machine with a core to spare augmentation costs little time: NumPy leaves Python's lock
+        while it works on whole arrays. One batch is prepared at a time, in batch order, so the
+        augmentation stream draws the same numbers whatever the timing: runs stay reproducible."""
+        pending, self._pending = self._pending, None
+        X, Y = pending[1].result() if pending is not None and pending[0] == (self.epoch, b) else \
+            self._augment_batch(b, order)
+        if b + 1 < self.batches_per_epoch:
+            if self._augmenter is None:
+                self._augmenter = ThreadPoolExecutor(1, thread_name_prefix="augment")
+            self._pending = ((self.epoch, b + 1), self._augmenter.submit(self._augment_batch, b + 1, order))
+        return X, Y
+
+    def _augment_batch(self, b, order):
+        X, Y = self._batch(b, order)
+        return augment(X, self.augmentation, self.augment_rng), Y
 
     def _gather(self, rows):
         """Inputs and one-hot targets of epoch rows ``rows``: row i < n is MNIST's, a later one is
@@ -313,13 +341,11 @@ class Trainer:
         return X, Y
 
     def _step(self, X, Y):
-        """One update on a batch: forward pass, backprop, optimizer step. Returns the batch loss.
-        With augmentation the batch is transformed first; with dropout each hidden layer gets a mask."""
+        """One update on a batch (already augmented, if asked for): forward pass, backprop, optimizer
+        step. Returns the batch loss. With dropout each hidden layer gets a mask."""
         ws = self._workspaces.get(len(X))
         if ws is None:
             ws = self._workspaces[len(X)] = Workspace(self.network.sizes, len(X), self.network.dtype)
-        if self.augmentation.active:
-            X = augment(X, self.augmentation, self.noise_rng)
         masks = (dropout_masks(self.noise_rng, self.network.sizes, len(X), self.config.dropout, self.network.dtype)
                  if self.config.dropout else None)
         acts = self.network.forward_all(X, out=ws.acts, masks=masks, kept=ws.kept)

@@ -1,8 +1,10 @@
 """Evaluate: test accuracy, the confusion matrix, the mistakes, and two runs side by side."""
 import streamlit as st
 
+import mlp
 import ui
 from mlp import analysis
+from mlp.config import check_layers
 from ui import charts, evaluation, my_digits, picker, state
 from ui.markdown import escape
 
@@ -22,8 +24,9 @@ my_digits.evaluation(run.network, float(counts.trace() / counts.sum()))
 st.divider()
 st.subheader("Compare two runs")
 others = [r for r in state.store().list() if r.id != run.id and not r.damaged]
+second = None
 if not others:
-    st.caption("Save another run to compare its confusion matrix with this one.")
+    st.caption("Save another run to compare its confusion matrix and its robustness with this one.")
 else:
     other = st.selectbox("Compare with", others, key="compare_with", format_func=lambda r: f"{r.name} · {r.architecture}")
     try:
@@ -35,3 +38,14 @@ else:
         left, right = st.columns(2)
         left.plotly_chart(charts.confusion_heatmap(counts, run.name), key="compare_left")
         right.plotly_chart(charts.confusion_heatmap(other_counts, other.name), key="compare_right")
+        second = other
+
+st.divider()
+st.subheader("Robustness: turned, moved and noisy digits")
+compared = [(run.id, run.name, run.network)]
+if second is not None:
+    try:
+        compared.append((second.id, second.name, mlp.load(state.model_file(second.id), check_sizes=check_layers)))
+    except (ValueError, OSError) as err:
+        st.warning(f"{escape(second.name)} cannot be measured: {escape(err)}")
+evaluation.robustness(compared)

@@ -24,6 +24,36 @@ def small_mnist(mnist):
     return x_train[:3000], y_train[:3000], x_test[:1000], y_test[:1000]
 
 
+# ---- the accuracy promises, trained beside the other tests ---------------------------------------------
+_promised = {}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """If any collected test asks for ``promised``, start training every promise now, in the background."""
+    if any("promised" in getattr(item, "fixturenames", ()) for item in items):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        import promises
+
+        pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+        _promised["pool"] = pool
+        for key, (preset, changes) in promises.PROMISES.items():
+            _promised[key] = pool.submit(promises.train, preset, changes)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if "pool" in _promised:
+        _promised["pool"].shutdown(cancel_futures=True)
+
+
+@pytest.fixture
+def promised():
+    """``promised(key)``: (status, test accuracy per epoch) of the promise ``key`` of tests/promises.py,
+    waiting for its training to end if it has not yet."""
+    return lambda key: _promised[key].result(timeout=600)
+
+
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     """Each test gets its own runs folder (so its own job registry); jobs are stopped afterwards."""

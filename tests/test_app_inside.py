@@ -169,3 +169,12 @@ def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     titles = [json.dumps(s["layout"].get("title")) for s in figures(at).values()]
     assert any("untrained" in t for t in titles) and sum("confusion" in t or "small" in t or "untrained" in t
                                                           for t in titles) >= 3
+    robustness = next(s for s in figures(at).values() if "rotation (degrees)" in json.dumps(s["layout"]))
+    assert len(robustness["data"]) == 2 * 3                               # two runs, three transforms
+    names = {t["name"] for t in robustness["data"]}
+    assert names == {"small", "untrained"}
+    run_id, trainer = trained_run
+    x_test, y_test = mlp.load_mnist()[2:]
+    expected = mlp.augment.robustness(mlp.load(RunStore(runs_dir).path(run_id)), x_test[:2000], y_test[:2000])
+    shown = next(t for t in robustness["data"] if t["name"] == "small" and t["xaxis"] == "x")
+    assert array(shown["y"]) == pytest.approx([100 * a for a in expected["rotation (degrees)"]])

@@ -44,3 +44,23 @@ def test_adam_second_step_by_hand():
 def test_unknown_optimizer():
     with pytest.raises(ValueError, match="choose one of sgd, momentum, adam"):
         make_optimizer("rmsprop", 3)
+
+
+def test_adam_matches_the_textbook_update_over_many_steps():
+    """Adam keeps its moments scaled (w, u) to save passes: the updates must still be the paper's."""
+    rng = np.random.default_rng(0)
+    opt = Adam(50, np.float64)
+    params = rng.standard_normal(50)
+    ours = params.copy()
+    m, v = np.zeros(50), np.zeros(50)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, 31):
+        g = rng.standard_normal(50) * (1 + t % 3)
+        lr = 0.01 * 0.9 ** (t // 10)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g ** 2
+        params -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        opt.step(ours, g.copy(), lr)
+    np.testing.assert_allclose(ours, params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(opt.moments()[0], m, rtol=1e-12)
+    np.testing.assert_allclose(opt.moments()[1], v, rtol=1e-12)

@@ -13,7 +13,16 @@ def test_the_seed_preset_is_the_notebook():
 
 
 @pytest.mark.parametrize("name,floor", [("fast", 0.955), ("wide", 0.98)])
-def test_modern_presets_reach_their_promised_accuracy(name, floor, mnist):
-    trainer = mlp.Trainer(mlp.PRESETS[name].config, mnist).run()
-    assert trainer.status == "done" and len(trainer.history) == 15
-    assert trainer.history[-1].test_accuracy >= floor
+def test_modern_presets_reach_their_promised_accuracy(name, floor, promised):
+    status, accuracies = promised(name)                    # trained in full (tests/promises.py)
+    assert status == "done" and len(accuracies) == 15
+    assert accuracies[-1] >= floor
+
+
+def test_the_robust_preset_drops_out_shifts_and_is_on_its_way_after_two_epochs(promised):
+    """Its full promise (98.5% within a minute of training, medians of three seeds) is measured by
+    bench/presets.py; here: its first two epochs, which reach about 97%."""
+    config = mlp.PRESETS["robust"].config
+    assert config.dropout == 0.2 and config.shift == 1.0 and config.layers == mlp.PRESETS["wide"].config.layers
+    status, accuracies = promised("robust, two epochs")
+    assert status == "done" and accuracies[-1] >= 0.965

@@ -216,3 +216,20 @@ def activation_bars(activations, highlighted):
 
 def pixel_map(contribution, digit):
     return _as_image(_signed_heatmap(contribution, f"pixels for and against {digit}"))
+
+
+def robustness_curves(results):
+    """Test accuracy against each fixed transform's strength; ``results`` is [(run name, {transform:
+    accuracies})], one line per run in each panel (``mlp.augment.ROBUSTNESS`` gives the strengths)."""
+    from mlp.augment import ROBUSTNESS
+
+    fig = make_subplots(cols=len(ROBUSTNESS), subplot_titles=list(ROBUSTNESS), horizontal_spacing=0.07)
+    for r, (name, result) in enumerate(results):
+        for c, (transform, strengths) in enumerate(ROBUSTNESS.items(), start=1):
+            fig.add_scatter(x=list(strengths), y=[100 * a for a in result[transform]], mode="lines+markers",
+                            name=as_text(name), legendgroup=str(r), showlegend=c == 1, row=1, col=c,
+                            line=dict(color=(TEST, TRAIN)[r % 2]))
+    fig.update_yaxes(range=[0, 100], title_text="test accuracy (%)", col=1)
+    fig.update_yaxes(range=[0, 100])
+    fig.update_layout(height=330, margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.2))
+    return fig

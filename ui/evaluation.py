@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 import mlp
-from mlp import analysis
+from mlp import analysis, augment
 from mlp.config import check_layers
 from ui import charts, state
 
@@ -89,3 +89,30 @@ def mistake_card(x, probabilities, true_digit, scale=3, bar_width=6, height=84):
         top = height - max(1, int(round(p * (height - 2))))
         card[top:, left:left + bar_width - 1] = colour
     return card
+
+
+ROBUSTNESS_DIGITS = 2_000
+
+
+@st.cache_data(max_entries=16, show_spinner="Turning, moving and blurring 2,000 test digits…")
+def _robustness(run_id, version, _network):
+    _, _, x_test, y_test = state.dataset()
+    return augment.robustness(_network, x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS])
+
+
+def robustness(runs):
+    """Test accuracy of each (id, name, network) in ``runs`` against rotation, shift and pixel noise,
+    so a learner sees what augmentation buys."""
+    results = []
+    for run_id, name, network in runs:
+        path = state.model_file(run_id)
+        if path is not None and path.exists():                 # a saved file: measured once per version
+            result = _robustness(run_id, path.stat().st_mtime_ns, network)
+        else:                                                  # a run still training: its weights now
+            _, _, x_test, y_test = state.dataset()
+            result = augment.robustness(network, x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS])
+        results.append((name, result))
+    st.plotly_chart(charts.robustness_curves(results), key="robustness", config={"displaylogo": False})
+    st.caption(f"Accuracy on the first {ROBUSTNESS_DIGITS:,} test digits, every one turned, moved or blurred by the "
+               "same amount. A network trained with augmentation (Train, *Augmentation*) holds up further "
+               "from the centred, upright digits it was shown.")
