@@ -288,7 +288,7 @@ class Trainer:
 
     def _train_batches(self, b, end, order):
         """Train batches b to end - 1 of this epoch; return the sum of their mean losses."""
-        size, X, Y = self.config.batch_size, self.x_train, self.Y_train
+        X, Y = self.x_train, self.Y_train
         if self._per_sample is not None:        # batches of one sample: rows b to end - 1
             if order is None:
                 return self._per_sample.train(X[b:end], Y[b:end], self.lr, cache_key=(b, end))
