@@ -7,9 +7,7 @@ BLAS is pinned to one thread; medians of the rounds. Both interpolations read th
 (the same random transforms) and are checked to agree before they are timed.
 """
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 import mlp  # noqa: E402
 from mlp import augment  # noqa: E402
 from mlp.training import one_blas_thread  # noqa: E402
+from wide_epoch import median_time  # noqa: E402  (bench/wide_epoch.py)
 
 
 def scipy_sample(X, rows, cols):
@@ -30,15 +29,6 @@ def scipy_sample(X, rows, cols):
     return map_coordinates(X.reshape(n, 28, 28), [index.reshape(n, 28, 28), rows.reshape(n, 28, 28),
                                                   cols.reshape(n, 28, 28)], order=1, mode="constant",
                            cval=0.0).reshape(n, 784)
-
-
-def median_time(function, rounds):
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main():

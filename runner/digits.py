@@ -34,6 +34,7 @@ class DigitStore:
     def __init__(self, runs_dir):
         self.folder = Path(runs_dir) / "digits"
         self._locks = defaultdict(threading.Lock)
+        self._infos = {}                # path -> (file version, CollectionInfo): list() reads a file once
         if self.folder.exists():
             for path in stale_temporary_files(self.folder):
                 path.unlink(missing_ok=True)
@@ -65,15 +66,25 @@ class DigitStore:
         """Every collection, newest first; a damaged file is listed with its problem."""
         if not self.folder.exists():
             return []
+        found = []
+        for path in self.folder.glob("*.npz"):
+            if fmt.ID.fullmatch(path.stem) and len(path.stem) == 12:
+                try:
+                    stat = path.stat()
+                except OSError:                     # deleted meanwhile
+                    continue
+                found.append((stat.st_mtime_ns, path, (stat.st_ino, stat.st_size, stat.st_mtime_ns)))
         infos = []
-        for path in sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True):
-            if not fmt.ID.fullmatch(path.stem) or len(path.stem) != 12:
-                continue
-            try:
-                d = fmt.load(path)
-                infos.append(CollectionInfo(path.stem, d.name, len(d)))
-            except (ValueError, OSError) as err:
-                infos.append(CollectionInfo(path.stem, path.stem, 0, str(err)))
+        for _, path, version in sorted(found, reverse=True):
+            known = self._infos.get(path)
+            if known is None or known[0] != version:
+                try:
+                    d = fmt.load(path)
+                    info = CollectionInfo(path.stem, d.name, len(d))
+                except (ValueError, OSError) as err:
+                    info = CollectionInfo(path.stem, path.stem, 0, str(err))
+                self._infos[path] = known = (version, info)
+            infos.append(known[1])
         return infos
 
     def _change(self, collection_id, change):

@@ -38,8 +38,11 @@ def test_keep_two_drawings_see_them_delete_one_download_and_upload(runs_dir):
     assert state.digit_store().get(cid).labels.tolist() == [7]
     assert [b.key for b in at.button if b.key.startswith("delete_")] == [f"delete_{kept.ids[1]}"]
     assert at.get("download_button")
-    at.text_input(key="collection_name").set_value("Ada's <b>digits</b>").run()
-    assert state.digit_store().get(cid).name == "Ada's <b>digits</b>"
+    at.text_input(key="collection_name").set_value("Ada's *digits* <b>x</b>").run()
+    assert state.digit_store().get(cid).name == "Ada's *digits* <b>x</b>"
+    at.switch_page(EVALUATE).run()                                      # the name shows as text
+    label = next(m.label for m in at.metric if m.label.startswith("On your"))
+    assert plain(label) == "On your 1 digit (“Ada's *digits* <b>x</b>”)"
 
 
 def test_a_malformed_upload_is_refused_and_a_good_one_becomes_the_collection(runs_dir, tmp_path):

@@ -103,7 +103,8 @@ def test_train_watch_pause_switch_refresh_stop_and_find_it_saved(page, streamlit
 
     # Stop: the run is saved and listed.
     button(page, "Stop").click()
-    expect(page.get_by_text("stopped", exact=True).first).to_be_visible(timeout=15_000)
+    status_line = page.get_by_test_id("stMarkdownContainer").get_by_text("stopped", exact=True)
+    expect(status_line.first).to_be_visible(timeout=15_000)             # (not the runs list's cell)
     expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=15_000)
     assert (streamlit_server["runs"] / f"{run_id}.npz").exists()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()

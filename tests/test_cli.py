@@ -22,7 +22,7 @@ def test_train_prints_accuracy_per_epoch_shows_progress_and_saves(tmp_path):
     assert "%" in epoch_lines[1] and f"saved {out}" in result.stdout
     assert "epoch 1/2 [" in result.stderr                      # the progress bar
     model = mlp.load(out)
-    assert model.sizes == (784, 16, 16, 10) and model.activation == "relu"
+    assert model.sizes == (784, 16, 16, 10) and model.activation == "leaky_relu"
     assert model.meta["config"]["train_size"] == 3000 and 0.5 < model.meta["test_accuracy"] <= 1
 
 

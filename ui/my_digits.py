@@ -18,6 +18,10 @@ def _store():
     return state.digit_store()
 
 
+def _count(n, thing):
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def canvas_grey(image):
     """The canvas's RGBA drawing (280, 280, 4) as grey levels (280, 280) uint8: white ink on black."""
     return np.asarray(image)[..., :3].max(axis=2).astype(np.uint8)
@@ -35,7 +39,9 @@ def _keep(collection_id, x, raw, label, clear):
         st.session_state["keep_error"] = str(err)
         return
     kept = store.get(collection_id)
-    st.session_state["kept_note"] = f"Kept as a {label} in “{kept.name}”, which now holds {len(kept)} drawings."
+    article = "an" if label == 8 else "a"
+    st.session_state["kept_note"] = (f"Kept as {article} {label} in “{kept.name}”, which now holds "
+                                     f"{_count(len(kept), 'drawing')}.")
     clear()
 
 
@@ -78,7 +84,7 @@ def collection_picker():
     current = state.current_collection()
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     if infos:
-        names = {c.id: f"{c.name} · {c.count} drawing{'s' if c.count != 1 else ''}" for c in infos}
+        names = {c.id: f"{c.name} · {_count(c.count, 'drawing')}" for c in infos}
         if current not in names:
             current = next(iter(names))
             state.set_current_collection(current)
@@ -112,12 +118,13 @@ def gallery(collection_id):
         return digits
     as_drawn = st.toggle("Show them as drawn (the canvas)", key="as_drawn")
     counts = np.bincount(digits.labels, minlength=10)
-    st.caption(f"{len(digits)} drawings: " + ", ".join(f"{c} × {d}" for d, c in enumerate(counts) if c) + ".")
+    st.caption(f"{_count(len(digits), 'drawing')}: " + ", ".join(f"{c} × {d}" for d, c in enumerate(counts) if c) + ".")
     for start in range(0, len(digits), COLUMNS):
         columns = st.columns(COLUMNS)
         for column, i in zip(columns, range(start, min(start + COLUMNS, len(digits)))):
             picture = digits.raw[i] if as_drawn else digits.images[i].reshape(28, 28)
-            column.image(picture, width=72, clamp=True, caption=f"a {digits.labels[i]}")
+            column.image(picture, width=72, clamp=True, caption=f"{'an' if digits.labels[i] == 8 else 'a'} "
+                                                               f"{digits.labels[i]}")
             column.button("Delete", key=f"delete_{digits.ids[i]}", on_click=_remove,
                           args=(collection_id, digits.ids[i]), help="Delete this drawing from the collection.")
     return digits
@@ -159,7 +166,7 @@ def evaluation(network, mnist_accuracy):
     predicted = probabilities.argmax(axis=1)
     right = predicted == digits.labels
     cols = st.columns(2)
-    cols[0].metric(f"On your {len(digits)} digits (“{digits.name}”)", f"{right.mean():.1%}",
+    cols[0].metric(f"On your {_count(len(digits), 'digit')} (“{escape(digits.name)}”)", f"{right.mean():.1%}",
                    delta=f"{100 * (right.mean() - mnist_accuracy):+.1f} points against MNIST",
                    delta_color="normal")
     cols[1].metric("On the MNIST test set", f"{mnist_accuracy:.2%}")
@@ -169,5 +176,5 @@ def evaluation(network, mnist_accuracy):
         return
     st.markdown(f"**The {len(wrong)} it gets wrong**")
     st.image([digits.images[i].reshape(28, 28) for i in wrong[:40]], width=72, clamp=True,
-             caption=[f"a {digits.labels[i]}, read {predicted[i]} ({probabilities[i, predicted[i]]:.0%})"
+             caption=[f"{digits.labels[i]} read as {predicted[i]} ({probabilities[i, predicted[i]]:.0%})"
                       for i in wrong[:40]])
