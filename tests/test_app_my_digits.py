@@ -107,8 +107,8 @@ def test_the_train_page_offers_dropout_augmentation_with_samples_and_fine_tuning
     at = open_page(TRAIN, query={"dropout": "0.33", "shift": "1.5"})
     assert at.slider(key="dropout").value == 0.35 and at.slider(key="shift").value == 1.5
     assert any("dropout=0.33 is between this control's steps" in plain(w.value) for w in at.warning)
-    samples = [i for i in at.get("image") if "augmented" in str(i.proto)]
-    assert samples
+    rows = [i for i in at.get("image") if len(i.proto.imgs) == 4]        # originals, then augmented
+    assert len(rows) == 2 and any("as the network might see them" in plain(c.value) for c in at.caption)
     at.slider(key="shift").set_value(0.0).run()
     assert any("the network sees the training images as they are" in plain(c.value) for c in at.caption)
 

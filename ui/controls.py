@@ -134,10 +134,8 @@ def _choice(label, field, disabled):
 
 def controls(disabled=False, on_lr_change=None):
     """Draw the controls and return the TrainConfig they describe (or the ConfigError it raises)."""
-    net, opt, augmentation, data, tune = st.tabs(["Network", "Optimisation", "Augmentation", "Data", "Fine-tune"])
-    with tune:                              # first: a base network fixes the architecture drawn below
-        fine_tune_controls(disabled)
-    based = disabled or bool(st.session_state.get("start_from"))
+    net, opt, data = st.tabs(["Network", "Optimisation", "Data"])
+    based = disabled or bool(st.session_state.get("start_from"))   # a base network fixes the architecture
     with net:
         n_hidden = st.slider("Hidden layers", 0, MAX_HIDDEN_LAYERS, key="n_hidden", disabled=based,
                              help=HELP["layers"], **PERSIST)
@@ -145,7 +143,7 @@ def controls(disabled=False, on_lr_change=None):
         units = [unit_cols[i].number_input(f"Units {i + 1}", 1, MAX_UNITS, key=f"units_{i}", step=1,
                                            disabled=based, **PERSIST) for i in range(n_hidden)]
         if based and not disabled:
-            st.caption("The network is the one this run starts from (see *Fine-tune*).")
+            st.caption("The network is the one this run starts from (see *Fine-tune* below).")
         _choice("Hidden activation", "activation", based)
         _choice("Output", "output", based)
         _choice("Loss", "loss", based)
@@ -162,12 +160,6 @@ def controls(disabled=False, on_lr_change=None):
         st.select_slider("L2 weight decay", L2_OPTIONS, key="l2", format_func=lambda v: f"{v:g}",
                          disabled=disabled, help=HELP["l2"], **PERSIST)
         _slider("Dropout (share of hidden units off per batch)", "dropout", disabled, "%.2f")
-    with augmentation:
-        _slider("Shift (pixels)", "shift", disabled, "%.1f")
-        _slider("Rotation (degrees)", "rotation", disabled, "%d°")
-        _slider("Scaling (fraction)", "scaling", disabled, "%.2f")
-        _slider("Elastic distortion (pixels)", "elastic", disabled, "%.1f")
-        augmented_samples()
     with data:
         st.slider("Epochs", STEPS["epochs"].low, STEPS["epochs"].high, key="epochs", disabled=disabled,
                   help=HELP["epochs"], **PERSIST)
@@ -176,6 +168,16 @@ def controls(disabled=False, on_lr_change=None):
         st.toggle("Shuffle every epoch", key="shuffle", disabled=disabled, help=HELP["shuffle"], **PERSIST)
         st.number_input("Seed", 0, 2**32 - 1, key="seed", step=1, disabled=disabled, help=HELP["seed"],
                         **PERSIST)
+        st.markdown("**Augmentation**: each training image transformed at random, afresh every batch")
+        _slider("Shift (pixels)", "shift", disabled, "%.1f")
+        _slider("Rotation (degrees)", "rotation", disabled, "%d°")
+        _slider("Scaling (fraction)", "scaling", disabled, "%.2f")
+        _slider("Elastic distortion (pixels)", "elastic", disabled, "%.1f")
+        augmented_samples()
+    s = st.session_state
+    with st.expander("Fine-tune: start from a trained network, train on my digits",
+                     expanded=bool(s.get("start_from") or s.get("my_digits"))):
+        fine_tune_controls(disabled)
     s = st.session_state
     config = mlp.TrainConfig(layers=(784, *units, 10), activation=s["activation"], output=s["output"],
                              loss=s["loss"], optimizer=s["optimizer"], lr=s["lr"], lr_decay=s["lr_decay"],
@@ -246,7 +248,8 @@ def _slider(label, field, disabled, format):
               help=HELP[field], **PERSIST)
 
 
-PREVIEW = 8
+PREVIEW = 4
+"""Training digits shown with their augmentation: one row of each fits the settings column."""
 
 
 def augmented_samples():
@@ -260,12 +263,12 @@ def augmented_samples():
     draw = s.setdefault("augment_draw", 0)
     X = state.dataset()[0][:PREVIEW]
     shown = augment.augment(X, strengths, np.random.default_rng([int(s["seed"]), draw]))
-    st.image([x.reshape(28, 28) for x in np.concatenate([X, shown])], width=56, clamp=True,
-             caption=["original"] * PREVIEW + ["augmented"] * PREVIEW)
+    st.image([x.reshape(28, 28) for x in X], width=44, clamp=True)
+    st.image([x.reshape(28, 28) for x in shown], width=44, clamp=True)
+    st.caption("Above: training digits as they are; below: as the network might see them in one batch. Each "
+               "batch gets a fresh random transform per image, drawn from the run's seed; the labels stay.")
     st.button("Another draw", key="augment_again", icon=":material/casino:",
               on_click=lambda: s.update(augment_draw=draw + 1))
-    st.caption("Each batch gets a fresh random transform per image, drawn from the run's seed; the labels "
-               "stay the same.")
 
 
 def settings_panel(training, job):

@@ -114,5 +114,5 @@ def robustness(runs):
         results.append((name, result))
     st.plotly_chart(charts.robustness_curves(results), key="robustness", config={"displaylogo": False})
     st.caption(f"Accuracy on the first {ROBUSTNESS_DIGITS:,} test digits, every one turned, moved or blurred by the "
-               "same amount. A network trained with augmentation (Train, *Augmentation*) holds up further "
+               "same amount. A network trained with augmentation (Train, *Data*) holds up further "
                "from the centred, upright digits it was shown.")
