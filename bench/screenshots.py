@@ -5,8 +5,8 @@
 
 It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on 10,000 images
 from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
-Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse), How it
-computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map)
+Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse), My digits
+(that drawing kept), How it computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map)
 and Home.
 The README's pictures are these, at 1280×800: rerun the command after a change to the UI.
 """
@@ -118,6 +118,11 @@ def tour(browser, url, folder, sizes, full):
     draw_three(page)
     settle(page)
     every_size("draw")
+    main_button(page, "Keep this drawing").click()
+    settle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="My digits").click()
+    settle(page)
+    every_size("mydigits")
     computes(page, every_size)
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home", exact=True).click()
     settle(page)
