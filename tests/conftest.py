@@ -30,7 +30,7 @@ _promised = {}
 
 def pytest_collection_modifyitems(session, config, items):
     """If any collected test asks for ``promised``, start training every promise now, in the background."""
-    if any("promised" in getattr(item, "fixturenames", ()) for item in items):
+    if not config.option.collectonly and any("promised" in getattr(item, "fixturenames", ()) for item in items):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 

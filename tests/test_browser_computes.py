@@ -15,10 +15,7 @@ def metric_value(page, label):
 
 
 def test_pick_a_digit_point_at_a_node_switch_it_off_and_step_downhill(page, streamlit_server):
-    page.goto(f"{streamlit_server['url']}/computes")
-    wait_for_app(page)
-    page.get_by_test_id("stSelectbox").filter(has_text="Run").click()
-    page.get_by_role("option", name="pretrained: seed (shipped with the app)").click()
+    page.goto(f"{streamlit_server['url']}/computes?run=model:seed")       # a link opens that model
     wait_for_app(page)
     number = page.get_by_label("Test digit number (0–9,999)")
     number.fill("8")

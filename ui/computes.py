@@ -3,6 +3,7 @@ microscope, the map of what each layer sees, and switching units off. Every numb
 ``mlp.trace`` and ``mlp.analysis``; figures from ``ui.network_charts``."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -514,7 +515,7 @@ def _save_copy(run, epoch, held, steps, example):
         name = f"{run.name} + {steps} step{'s' if steps != 1 else ''} on {example.name}"
         x_test, y_test = state.dataset()[2:]
         accuracy = held["network"].accuracy(x_test, y_test)
-        meta = {"name": name[:80], "status": "done", "created": 0.0, "dataset": "mnist",
+        meta = {"name": name[:80], "status": "done", "created": time.time(), "dataset": "mnist",
                 "test_accuracy": accuracy, "history": [], "progress": []}
         if isinstance(run.meta.get("config"), dict):
             meta["config"] = run.meta["config"]

@@ -195,11 +195,12 @@ def _nodes(x, y, a, hover, layer, off_units):
 # ---- layer maps -----------------------------------------------------------------------------------
 def layer_map(coords, labels, explained, title, star=None, selected=None, height=520):
     """A PCA map: one dot per digit image, coloured by its digit (a trace per digit, so the legend
-    can hide one), the drawing as a black star."""
+    can hide one), the drawing as a black star. SVG, not WebGL: 2,000 dots draw quickly either way,
+    and a browser without a GPU (a school laptop, a headless test browser) draws WebGL in software."""
     fig = go.Figure()
     for digit in range(10):
         rows = np.flatnonzero(labels == digit)
-        fig.add_scattergl(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(digit),
+        fig.add_scatter(x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=str(digit),
                           customdata=rows, marker=dict(size=5, color=DIGIT_COLOURS[digit], opacity=0.75),
                           hovertemplate=f"digit {digit} · test image %{{customdata}}<extra></extra>")
     if selected is not None:

@@ -35,6 +35,7 @@ def run_picker(default=None) -> state.CurrentRun:
 
     ``default``: the id to choose when the session has chosen nothing yet (else the first option).
     """
+    state.adopt_linked_run()
     options = _options()
     if not options:
         st.info("There is no trained network yet: train one on the **Train** page first.")

@@ -208,7 +208,8 @@ def current_run() -> CurrentRun | None:
 
 def adopt_linked_run():
     """On a page opened from a link (or refreshed) with ``?run=ID`` and no current run yet, make
-    that run current if this server knows it."""
+    that run current if this server knows it (a run, or a shipped model such as ``model:seed``)."""
     linked = st.query_params.get("run")
-    if current_run_id() is None and linked and (registry().get(linked) or store().exists(linked)):
+    if current_run_id() is None and linked and (linked in shipped_models() or registry().get(linked)
+                                                or store().exists(linked)):
         set_current_run(linked)
