@@ -17,7 +17,8 @@ from runner.jobs import Registry  # noqa: E402
 from runner.store import RunStore  # noqa: E402
 
 ADDRESS = RAY_ADDRESS
-SLOW = mlp.PRESETS["seed"].config.replace(epochs=40, train_size=10_000)
+SLOW = mlp.PRESETS["seed"].config.replace(epochs=200, train_size=10_000)
+"""Long enough (200 epochs of 10,000) that it is still training when a test stops it, on a busy machine too."""
 
 
 @pytest.fixture
