@@ -4,7 +4,7 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 
 import mlp
 from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
@@ -25,9 +25,19 @@ def own_server(tmp_path):
     stop_server(proc)
 
 
-def pick(page, label, option):
-    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
-    page.get_by_role("option", name=option).first.click()
+def pick(page, label, option, tries=3):
+    """Choose ``option`` in the selectbox labelled ``label`` (its text starts with the label; several
+    selectboxes contain the word). A click that lands while the page redraws can close the list
+    again, so the list is opened until the option shows."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=re.compile(rf"^{re.escape(label)}")).first
+    for attempt in range(tries):
+        box.click()
+        try:
+            page.get_by_role("option", name=option).first.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
     wait_for_app(page)
 
 
