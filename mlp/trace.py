@@ -18,6 +18,7 @@ import numpy as np
 from .losses import one_hot
 from .network import Network, Workspace, parameter_views
 from .optimizers import make_optimizer
+from .training import score
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,7 @@ def chain_rule(network: Network, t: Trace, layer, source, target) -> ChainRule:
 
 def loss_at(network: Network, x, label, l2=0.0):
     """C for one example (the same number ``trace`` reports), without backprop."""
-    outputs = network.forward(np.asarray(x, network.dtype).reshape(1, -1))
-    loss = network.loss.value_and_grad(outputs, one_hot([int(label)], network.dtype), np.empty_like(outputs))
+    loss = score(network, network.forward(np.asarray(x, network.dtype).reshape(1, -1)), np.array([int(label)]))[0]
     if l2:
         loss += 0.5 * l2 * sum(float(np.vdot(W, W)) for W in network.weights)
     return float(loss)

@@ -128,6 +128,8 @@ class Trainer:
         self._train_probe = pick.choice(n, min(n, EVAL_SUBSET), replace=False)
         self._test_probe = pick.choice(len(self.y_test), min(len(self.y_test), EVAL_SUBSET), replace=False)
         self._workspaces = {}
+        guessing = np.full((1, 10), 0.1, self.network.dtype)       # every digit equally likely
+        self._guessing_loss = score(self.network, guessing, np.array([0]))[0]
         self._per_sample = (PerSampleSGD(self.network) if fast and per_sample_applies(self.config)
                             and self.x_extra is None else None)
 
@@ -398,11 +400,8 @@ class Trainer:
             self._diverged(f"the loss became {loss:.3g}")
         untrained = self.progress[0].train_loss
         # A run that starts from trained weights starts with a small loss: measure the explosion
-        # against at least the loss of a network that guesses (every output 0.1), not against that.
-        guessing = np.full((1, 10), 0.1, self.network.dtype)
-        floor = max(untrained, self.network.loss.value_and_grad(guessing, one_hot([0], guessing.dtype),
-                                                                np.empty_like(guessing)))
-        if loss > EXPLODE_FACTOR * floor:
+        # against at least the loss of a network that guesses (``_guessing_loss``), not against that.
+        if loss > EXPLODE_FACTOR * max(untrained, self._guessing_loss):
             self._diverged(f"the loss exploded to {loss:.3g}, from {untrained:.3g} at the start")
 
     def _diverged(self, what):

@@ -9,7 +9,7 @@ from mlp.presets import follows_the_notebook
 from ui import state
 from mlp import analysis
 from mlp.config import check_layers
-from runner.worker import fine_tune_inputs as runner_fine_tune_inputs
+from runner.worker import fine_tune_inputs
 from ui.charts import learning_curves
 from ui.network_charts import health_curves
 from ui.markdown import escape
@@ -26,7 +26,7 @@ def is_active(job):
     return job is not None and job.status in ACTIVE
 
 
-def fine_tune_inputs(config):
+def _resolve_fine_tune(config):
     """The starting weights and the learner's digits a run asks for (None for an ordinary run).
     Raises ValueError saying what is missing or does not fit."""
     base = digits = None
@@ -44,7 +44,7 @@ def fine_tune_inputs(config):
         if not len(collection):
             raise ValueError(f"the collection “{collection.name}” holds no drawings yet: keep some on Draw")
         digits = (collection.name, collection.images, collection.labels)
-    return runner_fine_tune_inputs(config, base, digits)
+    return fine_tune_inputs(config, base, digits)
 
 
 def _start(config, until_epoch=None):
@@ -52,7 +52,7 @@ def _start(config, until_epoch=None):
         return
     name = st.session_state.get("run_name") or None
     try:
-        job = state.registry().submit(config, name=name, until_epoch=until_epoch, inputs=fine_tune_inputs(config))
+        job = state.registry().submit(config, name=name, until_epoch=until_epoch, inputs=_resolve_fine_tune(config))
     except ValueError as err:                   # ConfigError, or what fine-tuning needs is missing
         st.session_state["start_error"] = str(err)
         return
