@@ -6,6 +6,8 @@ same shape, so one update is a handful of NumPy operations whatever the number o
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -18,7 +20,7 @@ class SGD:
         pass
 
     def step(self, params, grads, lr):
-        grads *= lr
+        grads *= float(lr)          # a Python float keeps the operation in the arrays' dtype (see Adam)
         params -= grads
 
 
@@ -37,7 +39,7 @@ class Momentum:
 
     def step(self, params, grads, lr):
         self.velocity *= self.momentum
-        grads *= lr
+        grads *= float(lr)
         self.velocity -= grads
         params += self.velocity
 
@@ -85,9 +87,11 @@ class Adam:
         # lr · m̂ / (√v̂ + ε) with m = (1 - β1) w, v = (1 - β2) u and the bias corrections folded in:
         #   = step · w / (√u + eps'),  step = lr (1 - β1) √(1 - β2^t) / ((1 - β1^t) √(1 - β2)),
         #                              eps' = ε √(1 - β2^t) / √(1 - β2)
-        root = np.sqrt(1 - self.beta2)
-        correction = np.sqrt(1 - self.beta2 ** self.t)
-        step = lr * (1 - self.beta1) * correction / ((1 - self.beta1 ** self.t) * root)
+        # Both are Python floats: a NumPy float64 scalar would make each in-place operation on the
+        # float32 arrays run in float64 with a cast per element, several times slower.
+        root = math.sqrt(1 - self.beta2)
+        correction = math.sqrt(1 - self.beta2 ** self.t)
+        step = float(lr) * (1 - self.beta1) * correction / ((1 - self.beta1 ** self.t) * root)
         np.sqrt(u, out=tmp)
         tmp += self.eps * correction / root
         np.divide(w, tmp, out=tmp)
