@@ -1,17 +1,21 @@
 """The wide preset's epoch against the matrix products it cannot avoid, in the same run.
 
-    python bench/wide_epoch.py [--rounds 5]
+    python bench/wide_epoch.py [--rounds 7]
 
 For one epoch of the wide preset (784-256-128-10, batch 128, Adam) it times, BLAS pinned to one thread,
-medians of the rounds:
+each round measuring everything once in turn (so a slow spell of this shared machine slows all of
+them alike), medians of the rounds and of each round's ratios:
 
-- the GEMMs alone: every matrix product one epoch's training makes (the forward pass, dL/dW and
+- the GEMMs of training: every matrix product one epoch's steps make (the forward pass, dL/dW and
   dL/dA_prev for each batch), with the same shapes, into preallocated outputs;
+- the GEMMs of measuring: the forward passes of the epoch's 22 measurements (1,000 training and
+  1,000 test images each time for the live curve, the whole test set at the end);
 - the training steps alone: ``Trainer._step`` over all batches (forward, backprop, Adam), batches
   gathered in the shuffled order as training does;
-- the whole epoch as ``Trainer`` runs it, with its 20 progress measurements and the test-set pass;
+- the whole epoch as ``Trainer`` runs it, with its measurements;
 - Adam's update alone, 469 times on the wide network's 235,146 parameters;
-- the epoch with augmentation (all four transforms) on top.
+- the epoch with augmentation (all four transforms, then a shift of up to 1 pixel as the robust
+  preset has) on top.
 """
 import argparse
 import statistics
@@ -27,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import mlp  # noqa: E402
 from mlp.losses import one_hot  # noqa: E402
 from mlp.optimizers import Adam  # noqa: E402
-from mlp.training import one_blas_thread  # noqa: E402
+from mlp.training import EVAL_SUBSET, one_blas_thread  # noqa: E402
 
 
 def median_time(function, rounds):
@@ -37,6 +41,12 @@ def median_time(function, rounds):
         function()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def seconds(function):
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
 
 
 def gemms(sizes, batch, batches):
@@ -60,6 +70,24 @@ def gemms(sizes, batch, batches):
     return epoch
 
 
+def measuring_gemms(sizes, trainer):
+    """The forward products of one epoch's measurements: ``Trainer._record`` passes 1,000 training
+    and 1,000 test images at each progress event and, at the epoch's end, 1,000 training images and
+    the test set in chunks of 5,000 (``training.evaluate``)."""
+    progress = (trainer.batches_per_epoch - 1) // trainer.eval_every
+    rows = [EVAL_SUBSET] * (2 * progress) + [EVAL_SUBSET] + [5000] * (len(trainer.y_test) // 5000)
+    rng = np.random.default_rng(0)
+    W = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    inputs = {n: [rng.standard_normal((n, s)).astype(np.float32) for s in sizes[:-1]] for n in set(rows)}
+    out = {n: [np.empty((n, s), np.float32) for s in sizes[1:]] for n in set(rows)}
+
+    def epoch():
+        for n in rows:
+            for l, w in enumerate(W):
+                np.dot(inputs[n][l], w, out=out[n][l])
+    return epoch
+
+
 def steps(trainer):
     """Training's steps over one epoch (no measurements), in a shuffled order."""
     config, n = trainer.config, len(trainer.y_train)
@@ -75,17 +103,13 @@ def steps(trainer):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     data = mlp.load_mnist()
     config = mlp.PRESETS["wide"].config.replace(epochs=1)
     batches = -(-60_000 // config.batch_size)
+    full = dict(shift=2, rotation=15, scaling=0.1, elastic=1.0)
     with one_blas_thread():
-        gemm = median_time(gemms(config.layers, config.batch_size, batches), args.rounds)
-        step = median_time(steps(mlp.Trainer(config.replace(epochs=50), data)), args.rounds)
-        whole = median_time(lambda: mlp.Trainer(config, data).run(), args.rounds)
-        augmented = median_time(lambda: mlp.Trainer(config.replace(shift=2, rotation=15, scaling=0.1, elastic=1.0),
-                                                     data).run(), args.rounds)
         adam = Adam(mlp.network.parameter_count(config.layers))
         params = np.zeros_like(adam.w)
         grads = np.random.default_rng(0).standard_normal(params.size).astype(np.float32)
@@ -94,13 +118,38 @@ def main():
             with np.errstate(all="ignore"):          # the squared gradient overflows after a while
                 for _ in range(batches):
                     adam.step(params, grads, 1e-3)
-        update = median_time(updates, args.rounds)
-    print(f"wide preset, one epoch, 1 BLAS thread (medians of {args.rounds}):")
-    print(f"  its GEMMs alone                {gemm:.3f} s")
-    print(f"  its training steps             {step:.3f} s   {step / gemm:.2f}× the GEMMs")
-    print(f"  the whole epoch (measurements) {whole:.3f} s   {whole / gemm:.2f}× the GEMMs")
-    print(f"  Adam's updates alone           {update:.3f} s")
-    print(f"  the epoch with augmentation    {augmented:.3f} s   +{100 * (augmented / whole - 1):.0f}% over the plain epoch")
+
+        timed = {
+            "training GEMMs": gemms(config.layers, config.batch_size, batches),
+            "measuring GEMMs": measuring_gemms(config.layers, mlp.Trainer(config, data)),
+            "steps": steps(mlp.Trainer(config.replace(epochs=10 * args.rounds), data)),
+            "epoch": lambda: mlp.Trainer(config, data).run(),
+            "augmented": lambda: mlp.Trainer(config.replace(**full), data).run(),
+            "shifted": lambda: mlp.Trainer(config.replace(shift=1.0), data).run(),
+            "adam": updates,
+        }
+        times = {name: [] for name in timed}
+        for _ in range(args.rounds):
+            for name, function in timed.items():
+                times[name].append(seconds(function))
+    median = {name: statistics.median(t) for name, t in times.items()}
+
+    def ratio(top, *bottom):
+        return statistics.median(times[top][i] / sum(times[b][i] for b in bottom) for i in range(args.rounds))
+
+    print(f"wide preset, one epoch, 1 BLAS thread (medians of {args.rounds} interleaved rounds):")
+    print(f"  the GEMMs of its training steps          {median['training GEMMs']:.3f} s")
+    print(f"  the GEMMs of its 22 measurements         {median['measuring GEMMs']:.3f} s")
+    print(f"  its training steps                       {median['steps']:.3f} s   "
+          f"{ratio('steps', 'training GEMMs'):.2f}× their GEMMs")
+    print(f"  the whole epoch, measurements included   {median['epoch']:.3f} s   "
+          f"{ratio('epoch', 'training GEMMs', 'measuring GEMMs'):.2f}× all its GEMMs "
+          f"({ratio('epoch', 'training GEMMs'):.2f}× the training GEMMs)")
+    print(f"  Adam's updates alone                     {median['adam']:.3f} s")
+    print(f"  the epoch with all four transforms       {median['augmented']:.3f} s   "
+          f"+{100 * (ratio('augmented', 'epoch') - 1):.0f}% over the plain epoch")
+    print(f"  the epoch with shifts of up to 1 pixel   {median['shifted']:.3f} s   "
+          f"+{100 * (ratio('shifted', 'epoch') - 1):.0f}%")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import contextlib
 import math
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -32,6 +33,8 @@ from .optimizers import make_optimizer
 from .per_sample import PerSampleSGD, applies as per_sample_applies
 
 PROGRESS_EVENTS_PER_EPOCH = 20
+AUGMENT_AHEAD = 3
+"""How many batches the augmentation thread prepares ahead of training."""
 EVAL_SUBSET = 1000
 EXPLODE_FACTOR = 4.0
 """Diverged: the training loss grew to more than this many times the untrained network's loss."""
@@ -119,8 +122,8 @@ class Trainer:
         self.noise_rng = np.random.default_rng([config.seed, 2])
         self.augment_rng = np.random.default_rng([config.seed, 4])
         self.augmentation = Augmentation.of(config)
-        self._augmenter = None          # the thread that augments the next batch (made when needed)
-        self._pending = None            # ((epoch, batch), future) of the batch being augmented
+        self._augmenter = None          # the thread that augments the next batches (made when needed)
+        self._pending = deque()         # ((epoch, batch), future) of the batches being augmented, in order
         self.batches_per_epoch = math.ceil(self.epoch_size / config.batch_size)
         self.eval_every = eval_every or max(1, self.batches_per_epoch // PROGRESS_EVENTS_PER_EPOCH)
         self.snapshot_every = snapshot_every
@@ -315,17 +318,25 @@ class Trainer:
         return self.x_train[rows], self.Y_train[rows]
 
     def _augmented(self, b, order):
-        """Batch b, augmented. The next batch is augmented meanwhile in a thread of its own, so on a
-        machine with a core to spare augmentation costs little time: NumPy leaves Python's lock
-        while it works on whole arrays. One batch is prepared at a time, in batch order, so the
-        augmentation stream draws the same numbers whatever the timing: runs stay reproducible."""
-        pending, self._pending = self._pending, None
-        X, Y = pending[1].result() if pending is not None and pending[0] == (self.epoch, b) else \
-            self._augment_batch(b, order)
-        if b + 1 < self.batches_per_epoch:
-            if self._augmenter is None:
-                self._augmenter = ThreadPoolExecutor(1, thread_name_prefix="augment")
-            self._pending = ((self.epoch, b + 1), self._augmenter.submit(self._augment_batch, b + 1, order))
+        """Batch b, augmented. The next ``AUGMENT_AHEAD`` batches are augmented meanwhile in a thread
+        of its own, so on a machine with a core to spare augmentation costs little time: NumPy
+        leaves Python's lock while it works on whole arrays, and a batch that takes longer than a
+        step to prepare is made up by the others. The thread prepares them one at a time, in batch
+        order, so the augmentation stream draws the same numbers whatever the timing: runs stay
+        reproducible."""
+        key = (self.epoch, b)
+        if self._pending and self._pending[0][0] == key:
+            X, Y = self._pending.popleft()[1].result()
+        else:
+            for _, stale in self._pending:      # (none in a plain run) finish them, in order, first
+                stale.result()
+            self._pending.clear()
+            X, Y = self._augment_batch(b, order)
+        if self._augmenter is None:
+            self._augmenter = ThreadPoolExecutor(1, thread_name_prefix="augment")
+        following = self._pending[-1][0][1] + 1 if self._pending else b + 1
+        for later in range(following, min(b + 1 + AUGMENT_AHEAD, self.batches_per_epoch)):
+            self._pending.append(((self.epoch, later), self._augmenter.submit(self._augment_batch, later, order)))
         return X, Y
 
     def _augment_batch(self, b, order):

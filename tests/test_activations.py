@@ -63,3 +63,40 @@ def test_known_values():
     assert np.allclose(ACTIVATIONS["tanh"].forward(z, out.copy()), np.tanh(z))
     assert np.array_equal(ACTIVATIONS["relu"].forward(z, out.copy()), [[0.0, 0.0, 3.0]])
     assert np.allclose(ACTIVATIONS["leaky_relu"].forward(z, out.copy()), [[-0.02, 0.0, 3.0]])
+
+
+@pytest.mark.parametrize("shape", [(128, 256), (3, 5), (300, 300)])
+def test_relu_in_place_leaves_its_cached_zeros_zero(shape, rng):
+    """ReLU takes the maximum against a cached zero array (NumPy's fast loop) for training-sized
+    batches and against the scalar 0 beyond: the same result either way, in place too, and the
+    cache stays zero (it is read-only)."""
+    relu = ACTIVATIONS["relu"]
+    for dtype in (np.float32, np.float64):
+        z = rng.normal(size=shape).astype(dtype)
+        expected = np.where(z > 0, z, 0).astype(dtype)
+        np.testing.assert_array_equal(relu.forward(z.copy(), out=np.empty_like(z)), expected)
+        in_place = z.copy()
+        relu.forward(in_place, out=in_place)
+        np.testing.assert_array_equal(in_place, expected)
+        again = rng.normal(size=shape).astype(dtype)
+        np.testing.assert_array_equal(relu.forward(again.copy(), out=np.empty_like(again)), np.maximum(again, 0))
+
+
+def test_softmax_cross_entropy_is_cross_entropy_through_the_softmax(rng):
+    """The fused pair gives cross_entropy's value and the gradient with respect to the softmax's input
+    (checked against the chain rule through softmax_backward), with a probability of 0 floored."""
+    from mlp.losses import LOSSES, one_hot, softmax_cross_entropy
+
+    z = rng.normal(0, 3, (7, 10))
+    a = OUTPUTS["softmax"].forward(z, out=np.empty_like(z))
+    a[0] = np.eye(10)[3]                                # row 0: certain of 3, its true digit is 5
+    Y = one_hot(np.array([5, 1, 2, 3, 4, 5, 9]), np.float64)
+    dL_da = np.empty_like(a)
+    expected_loss = LOSSES["cross_entropy"].value_and_grad(a, Y, dL_da)
+    delta = np.empty_like(a)
+    loss = softmax_cross_entropy(a, Y, delta)
+    assert loss == pytest.approx(expected_loss, rel=1e-12) and np.isfinite(loss)
+    rows = slice(1, None)          # (row 0: the floor caps dL/da, so the chain rule gives 0 there, not -1/n)
+    chain = OUTPUTS["softmax"].backward(a[rows], dL_da[rows], out=np.empty_like(a[rows]))
+    np.testing.assert_allclose(delta[rows], chain, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(delta, (a - Y) / 7)

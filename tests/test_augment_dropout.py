@@ -76,21 +76,25 @@ def test_sampling_at_shifted_points_shifts_the_image(mnist):
     X = mnist[0][:4]
     rows = np.broadcast_to(augment.GRID_ROWS + augment.CENTRE - 2, (4, 784))     # read 2 rows up: moves down
     cols = np.broadcast_to(augment.GRID_COLS + augment.CENTRE + 3, (4, 784))     # read 3 right: moves left
-    moved = augment.sample(X, rows, cols).reshape(4, 28, 28)
+    moved = augment.sample(X, np.stack([rows, cols], 1)).reshape(4, 28, 28)
     expected = np.zeros((4, 28, 28), np.float32)
     expected[:, 2:, :25] = X.reshape(4, 28, 28)[:, :26, 3:]
     np.testing.assert_allclose(moved, expected, atol=1e-6)
 
 
 def test_the_numpy_sampler_agrees_with_scipys_map_coordinates(mnist):
+    """Zero beyond the image, and a point between the last row and the outside blends the two, as
+    SciPy's mode "grid-constant" does (its "constant" gives 0 anywhere past the last row instead)."""
     from scipy.ndimage import map_coordinates
 
-    X = mnist[0][:16]
-    rows, cols = augment.source_points(np.random.default_rng(5), 16, augment.Augmentation(3, 25, 0.2, 2.0))
-    index = np.broadcast_to(np.arange(16.0)[:, None], rows.shape)
-    theirs = map_coordinates(X.reshape(16, 28, 28), [index.reshape(16, 28, 28), rows.reshape(16, 28, 28),
-                                                     cols.reshape(16, 28, 28)], order=1, mode="constant", cval=0.0)
-    np.testing.assert_allclose(augment.sample(X, rows, cols), theirs.reshape(16, 784), atol=1e-5)
+    X = mnist[0][:128]
+    points = augment.source_points(np.random.default_rng(0), 128, augment.Augmentation(2, 15, 0.1, 1.0))
+    rows, cols = points[:, 0], points[:, 1]
+    index = np.broadcast_to(np.arange(128.0)[:, None], rows.shape)
+    theirs = map_coordinates(X.reshape(128, 28, 28), [index.reshape(128, 28, 28), rows.reshape(128, 28, 28),
+                                                      cols.reshape(128, 28, 28)], order=1, mode="grid-constant",
+                             cval=0.0)
+    np.testing.assert_allclose(augment.sample(X, points), theirs.reshape(128, 784), atol=1e-5)
 
 
 def test_a_quarter_turn_is_a_quarter_turn(mnist):
@@ -102,7 +106,7 @@ def test_a_quarter_turn_is_a_quarter_turn(mnist):
                         (3, 2, 2))
     rows = A[:, 0, :1] * augment.GRID_ROWS + A[:, 0, 1:] * augment.GRID_COLS + augment.CENTRE
     cols = A[:, 1, :1] * augment.GRID_ROWS + A[:, 1, 1:] * augment.GRID_COLS + augment.CENTRE
-    turned = augment.sample(X, rows, cols).reshape(3, 28, 28)
+    turned = augment.sample(X, np.stack([rows, cols], 1)).reshape(3, 28, 28)
     np.testing.assert_allclose(turned, np.rot90(X.reshape(3, 28, 28), k=1, axes=(1, 2)), atol=1e-5)
 
 
@@ -171,18 +175,18 @@ def test_robustness_starts_at_the_plain_accuracy_and_falls_with_strength(mnist):
 
 def test_the_elastic_field_is_gaussian_smoothed_noise_as_scipy_makes_it():
     """Drawn in the smoothing's own basis (no filtering): its covariance must be that of white noise
-    filtered by SciPy's gaussian_filter with the same width (zero beyond the image)."""
+    filtered by SciPy's gaussian_filter with the same width (zero beyond the image), scaled alike."""
     from scipy.ndimage import gaussian_filter
 
     rng = np.random.default_rng(0)
-    ours = augment.BASIS @ rng.standard_normal((4000, augment.BASIS.shape[1], augment.BASIS.shape[1])) \
-        @ augment.BASIS.T
-    noise = rng.standard_normal((4000, 28, 28))
-    theirs = gaussian_filter(noise, sigma=(0, augment.ELASTIC_SMOOTHING, augment.ELASTIC_SMOOTHING), mode="constant",
-                             truncate=8.0)
+    ours = augment.elastic_fields(rng, 2000, 1.0)                        # (2000, 2, 784)
+    noise = rng.uniform(-1, 1, (2000, 2, 28, 28))                         # Simard et al.: uniform noise, smoothed
+    theirs = gaussian_filter(noise, sigma=(0, 0, augment.ELASTIC_SMOOTHING, augment.ELASTIC_SMOOTHING),
+                             mode="constant", truncate=8.0).reshape(2000, 2, 784)
+    theirs /= np.sqrt(np.mean(theirs ** 2, axis=(1, 2), keepdims=True))   # the same size as ours
     picked = np.arange(0, 784, 29)                                        # 28 pixels across the image
-    cov_ours = np.cov(ours.reshape(4000, 784)[:, picked].T)
-    cov_theirs = np.cov(theirs.reshape(4000, 784)[:, picked].T)
+    cov_ours = np.cov(ours[:, 0, picked].T)
+    cov_theirs = np.cov(theirs[:, 0, picked].T)
     assert np.abs(cov_ours - cov_theirs).max() < 0.1 * np.abs(cov_theirs).max()
     fields = augment.elastic_fields(rng, 50, 1.5)
     assert fields.shape == (50, 2, 784)
