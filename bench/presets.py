@@ -1,6 +1,6 @@
 """What the presets reach, and how fast: medians of three seeds.
 
-    python bench/presets.py [--presets fast,record] [--seeds 0,1,2] [--target 0.985]
+    python bench/presets.py [--presets fast,wide,robust] [--seeds 0,1,2] [--target 0.985]
 
 For each preset and seed it trains the preset as the app does (one BLAS thread per run) and reports
 the test accuracy after every epoch's end, the final one, and the training time (measurements
@@ -31,7 +31,7 @@ def run(config, data, target):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="fast,record")
+    parser.add_argument("--presets", default="fast,wide,robust")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--target", type=float, default=0.985)
     args = parser.parse_args()
