@@ -49,7 +49,7 @@ def softmax_cross_entropy(a, Y, delta):
     true = np.einsum("ij,ij->i", a, Y)                      # each row's probability of its true digit
     loss = -float(np.log(np.maximum(true, LOG_FLOOR)).sum()) / n
     np.subtract(a, Y, out=delta)
-    delta *= 1.0 / n
+    delta /= n
     return loss
 
 
