@@ -145,11 +145,8 @@ def unit_importance(network, X, y):
             A = acts[l].copy()
             A[:, j] = 0.0
             with np.errstate(over="ignore"):
-                for W, b, f in zip(network.weights[l:], network.biases[l:], network.layer_activations[l:]):
-                    Z = A @ W
-                    Z += b
-                    A = f.forward(Z, out=Z)
-            cost[j] = baseline - float((A.argmax(axis=1) == y).mean())
+                outputs = network.forward_all(A, start=l)[-1]
+            cost[j] = baseline - float((outputs.argmax(axis=1) == y).mean())
         costs.append(cost)
     return costs
 

@@ -106,7 +106,7 @@ class Network:
                 W[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), W.shape)
 
     # ---- forward -------------------------------------------------------------------------------
-    def forward_all(self, X, out=None, masks=None, kept=None):
+    def forward_all(self, X, out=None, masks=None, kept=None, start=0):
         """Activations of every layer for a batch X (n, sizes[0]): [X, A1, ..., A_last].
 
         ``out`` is an optional list of arrays (one per layer, shaped like its activations) to
@@ -117,12 +117,17 @@ class Network:
         unit's expected output is unchanged and evaluation needs no masks). The masked outputs go
         into ``kept[l]``; the returned activations are the unmasked ones, which backprop needs for
         the activations' slopes.
+
+        ``start``: run only the layers from layer ``start`` on, X being what that layer receives
+        (n, sizes[start]); returns [X, A_start+1, ..., A_last]. For rerunning the layers after a
+        changed one (``analysis.unit_importance``).
         """
         X = np.asarray(X, dtype=self.dtype)
-        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-            raise ValueError(f"expected inputs of shape (n, {self.sizes[0]}), got {X.shape}")
+        if X.ndim != 2 or X.shape[1] != self.sizes[start]:
+            raise ValueError(f"expected inputs of shape (n, {self.sizes[start]}), got {X.shape}")
         acts, inputs = [X], X
-        for l, (W, b, f) in enumerate(zip(self.weights, self.biases, self.layer_activations)):
+        for l in range(start, len(self.weights)):
+            W, b, f = self.weights[l], self.biases[l], self.layer_activations[l]
             Z = np.dot(inputs, W, out=None if out is None else out[l])
             Z += b
             acts.append(f.forward(Z, out=Z))

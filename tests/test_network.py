@@ -123,6 +123,21 @@ def test_forward_refuses_wrong_input_shape():
         Network([784, 16, 10]).forward(np.zeros((3, 28, 28)))
 
 
+def test_forward_from_a_later_layer_is_the_tail_of_the_whole_pass(rng):
+    """forward_all(start=l) runs only the layers from l on: given what layer l receives in the whole
+    pass, it gives the very same later activations; it checks that input's width too."""
+    net = Network([784, 12, 8, 10], "relu", "softmax", "cross_entropy", "he", seed=3)
+    X = rng.uniform(0, 1, (5, 784)).astype(np.float32)
+    whole = net.forward_all(X)
+    for start in (1, 2):
+        tail = net.forward_all(whole[start], start=start)
+        assert len(tail) == len(whole) - start
+        for ours, theirs in zip(tail, whole[start:]):
+            np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ValueError, match="12"):
+        net.forward_all(whole[2], start=1)
+
+
 @pytest.mark.parametrize("activation,output", [("sigmoid", "sigmoid"), ("relu", "softmax"), ("tanh", "softmax")])
 def test_input_gradient_matches_finite_differences(activation, output, rng):
     net = Network([6, 5, 4, 10], activation, output, init="xavier", seed=1, dtype=np.float64)
