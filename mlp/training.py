@@ -332,10 +332,11 @@ class Trainer:
                 stale.result()
             self._pending.clear()
             X, Y = self._augment_batch(b, order)
-        if self._augmenter is None:
-            self._augmenter = ThreadPoolExecutor(1, thread_name_prefix="augment")
         following = self._pending[-1][0][1] + 1 if self._pending else b + 1
-        for later in range(following, min(b + 1 + AUGMENT_AHEAD, self.batches_per_epoch)):
+        ahead = range(following, min(b + 1 + AUGMENT_AHEAD, self.batches_per_epoch))
+        if ahead and self._augmenter is None:
+            self._augmenter = ThreadPoolExecutor(1, thread_name_prefix="augment")
+        for later in ahead:
             self._pending.append(((self.epoch, later), self._augmenter.submit(self._augment_batch, later, order)))
         return X, Y
 

@@ -138,10 +138,16 @@ def test_augmentation_keeps_each_image_in_its_row_and_is_reproducible(mnist):
     assert augment.augment(digits, augment.Augmentation(), np.random.default_rng(7)) is digits
 
 
-def test_an_augmented_run_is_reproducible_from_its_seed_and_learns(small_mnist):
-    config = mlp.PRESETS["fast"].config.replace(epochs=1, train_size=3000, shift=2.0, rotation=10.0, elastic=1.0)
+def test_an_augmented_run_is_reproducible_from_its_seed_and_learns(small_mnist, monkeypatch):
+    """Batches are augmented a few ahead in a thread; whatever its timing, and with no thread at all
+    (every batch augmented in line), the run draws the same transforms and ends with the same weights."""
+    config = mlp.PRESETS["fast"].config.replace(epochs=2, train_size=3000, shift=2.0, rotation=10.0, elastic=1.0)
     first, second = mlp.Trainer(config, small_mnist).run(), mlp.Trainer(config, small_mnist).run()
     np.testing.assert_array_equal(first.network.params, second.network.params)
+    monkeypatch.setattr(mlp.training, "AUGMENT_AHEAD", 0)
+    in_line = mlp.Trainer(config, small_mnist).run()
+    assert first._augmenter is not None and in_line._augmenter is None     # a thread, and none
+    np.testing.assert_array_equal(first.network.params, in_line.network.params)
     other = mlp.Trainer(config.replace(seed=1), small_mnist).run()
     assert not np.array_equal(first.network.params, other.network.params)
     assert first.history[-1].test_accuracy > 0.5                          # it learns (chance: 0.1)
