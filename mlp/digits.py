@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import MAX_TEXT, ModelFileError, _name, _open_zip, _read_member, atomic_write
+from .io import MAX_TEXT, ModelFileError, _name, _open_zip, _read_header, _read_member, atomic_write
 
 FORMAT = "mlp-digits"
 FORMAT_VERSION = 1
@@ -90,7 +90,8 @@ def save(digits: Digits, path):
 
 
 def load(path) -> Digits:
-    """Read a collection, checking every member before use. Raises DigitsFileError saying why not."""
+    """Read a collection, checking every member before use. Raises DigitsFileError (or, for a malformed
+    member, mlp.io's ModelFileError: both are ValueErrors) saying why not."""
     name = _name(path)
     with _open_zip(path) as archive:
         members = {}
@@ -121,12 +122,7 @@ def load(path) -> Digits:
 def _count(archive, info, name):
     """How many drawings the labels' .npy header declares, refused above MAX_DIGITS before reading."""
     with archive.open(info) as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            shape = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                     np.lib.format.read_array_header_2_0)(f)[0]
-        except (ValueError, OSError, EOFError) as err:
-            raise DigitsFileError(f"{name}: labels is not a NumPy array ({err})") from None
+        shape = _read_header(f, "labels", name)[0]
     if len(shape) != 1 or not 0 <= shape[0] <= MAX_DIGITS:
         raise DigitsFileError(f"{name}: a collection holds at most {MAX_DIGITS} drawings, this one declares "
                               f"{'x'.join(map(str, shape)) or 'a single value'}")

@@ -212,6 +212,17 @@ def _members(archive, name):
     return members
 
 
+def _read_header(f, key, name):
+    """(shape, fortran order, dtype) from the .npy header at the start of the open member ``f``:
+    what it declares, read before any of its data."""
+    try:
+        version = np.lib.format.read_magic(f)
+        return (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                np.lib.format.read_array_header_2_0)(f)
+    except (ValueError, OSError, EOFError) as err:
+        raise ModelFileError(f"{name}: {key} is not a NumPy array ({err})") from None
+
+
 def _read_member(archive, members, key, name, shape=None, kind="f", max_bytes=None):
     """One member as an array, reading no more than its .npy header promises and ``max_bytes``.
 
@@ -222,13 +233,7 @@ def _read_member(archive, members, key, name, shape=None, kind="f", max_bytes=No
     if info is None:
         return None
     with archive.open(info) as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                      np.lib.format.read_array_header_2_0)(f)
-        except (ValueError, OSError, EOFError) as err:
-            raise ModelFileError(f"{name}: {key} is not a NumPy array ({err})") from None
-        declared, fortran, dtype = header
+        declared, fortran, dtype = _read_header(f, key, name)
         if dtype.hasobject:
             raise ModelFileError(f"{name} holds Python objects (pickle) in {key}; only plain arrays "
                                  "are accepted")

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .augment import Augmentation
+
 BLOCK = 32
 """Samples per block: large enough that the per-block matrix products pay, small enough that the
 per-sample correction Σ_t G[s, t] k_t stays a short product."""
@@ -44,7 +46,7 @@ per-sample correction Σ_t G[s, t] k_t stays a short product."""
 def applies(config):
     """True if ``config`` trains the way this module speeds up (see the module's docstring)."""
     return (config.batch_size == 1 and config.optimizer == "sgd" and config.l2 == 0 and config.dropout == 0
-            and not (config.shift or config.rotation or config.scaling or config.elastic)
+            and not Augmentation.of(config).active
             and config.activation == "sigmoid" and config.output == "sigmoid"
             and config.loss == "squared_error" and len(config.layers) >= 3)
 

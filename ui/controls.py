@@ -178,7 +178,6 @@ def controls(disabled=False, on_lr_change=None):
     with st.expander("Fine-tune: start from a trained network, train on my digits",
                      expanded=bool(s.get("start_from") or s.get("my_digits"))):
         fine_tune_controls(disabled)
-    s = st.session_state
     config = mlp.TrainConfig(layers=(784, *units, 10), activation=s["activation"], output=s["output"],
                              loss=s["loss"], optimizer=s["optimizer"], lr=s["lr"], lr_decay=s["lr_decay"],
                              batch_size=s["batch_size"], epochs=s["epochs"], init=s["init"], l2=s["l2"],

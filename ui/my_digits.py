@@ -22,6 +22,11 @@ def _count(n, thing):
     return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
+def _a(digit):
+    """"a 7", "an 8"."""
+    return f"{'an' if digit == 8 else 'a'} {digit}"
+
+
 def canvas_grey(image):
     """The canvas's RGBA drawing (280, 280, 4) as grey levels (280, 280) uint8: white ink on black."""
     return np.asarray(image)[..., :3].max(axis=2).astype(np.uint8)
@@ -39,8 +44,7 @@ def _keep(collection_id, x, raw, label, clear):
         st.session_state["keep_error"] = str(err)
         return
     kept = store.get(collection_id)
-    article = "an" if label == 8 else "a"
-    st.session_state["kept_note"] = (f"Kept as {article} {label} in “{kept.name}”, which now holds "
+    st.session_state["kept_note"] = (f"Kept as {_a(label)} in “{kept.name}”, which now holds "
                                      f"{_count(len(kept), 'drawing')}.")
     clear()
 
@@ -79,8 +83,9 @@ def _new_collection():
 def collection_picker():
     """Choose the session's collection (or start one); returns its id, or None when there is none.
     The page's URL carries it (``?digits=ID``), so a refresh or a link finds it again."""
-    infos = [c for c in _store().list() if c.problem is None]
-    damaged = [c for c in _store().list() if c.problem is not None]
+    listed = _store().list()
+    infos = [c for c in listed if c.problem is None]
+    damaged = [c for c in listed if c.problem is not None]
     current = state.current_collection()
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     if infos:
@@ -123,8 +128,7 @@ def gallery(collection_id):
         columns = st.columns(COLUMNS)
         for column, i in zip(columns, range(start, min(start + COLUMNS, len(digits)))):
             picture = digits.raw[i] if as_drawn else digits.images[i].reshape(28, 28)
-            column.image(picture, width=72, clamp=True, caption=f"{'an' if digits.labels[i] == 8 else 'a'} "
-                                                               f"{digits.labels[i]}")
+            column.image(picture, width=72, clamp=True, caption=_a(digits.labels[i]))
             column.button("Delete", key=f"delete_{digits.ids[i]}", on_click=_remove,
                           args=(collection_id, digits.ids[i]), help="Delete this drawing from the collection.")
     return digits
