@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import zipfile
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .npz import UnreadableFile, open_npz, size_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MNIST_PATH = PROJECT_ROOT / "data" / "mnist.npz"
@@ -28,7 +31,11 @@ IDX_NAMES = {
 }
 
 
-class DataError(ValueError):
+MAX_IMAGES = 300_000
+"""The most images one split of a dataset may declare (MNIST has 60,000; EMNIST's digits 240,000)."""
+
+
+class DataError(UnreadableFile):
     """The dataset is missing, damaged or not in a format we read; the message says what to do."""
 
 
@@ -69,16 +76,12 @@ def as_inputs(images):
 
 
 def _read_npz(path):
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in KEYS if k not in f.files]
-            if missing:
-                raise DataError(f"{path} lacks the arrays {missing}; an MNIST .npz holds {list(KEYS)}")
-            return {k: f[k] for k in KEYS}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"cannot read {path} ({err}); it is truncated or not an .npz") from err
+    """The four arrays of an MNIST .npz, each bounded before it is inflated (``mlp.npz``)."""
+    with open_npz(path, DataError) as archive:
+        missing = [k for k in KEYS if k not in archive.members]
+        if missing:
+            raise DataError(f"{path} lacks the arrays {missing}; an MNIST .npz holds {list(KEYS)}")
+        return {k: archive.read(k, kind="u1", max_bytes=MAX_IMAGES * 784) for k in KEYS}
 
 
 def _find_idx(folder, stem):
@@ -94,21 +97,30 @@ def _read_idx_folder(folder):
 
 
 def read_idx(path):
-    """Read one IDX file (the original MNIST format; gzipped or not) into a uint8 array."""
+    """Read one IDX file (the original MNIST format; gzipped or not) into a uint8 array. Its header
+    is read first and the size it declares checked (at most ``MAX_IMAGES`` images) before the rest
+    is read or inflated; then exactly that many bytes must follow."""
     opener = gzip.open if str(path).endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            content = f.read()
-    except (OSError, EOFError) as err:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] != 0x08 or not 1 <= head[3] <= 4:
+                raise DataError(f"{path} is not an IDX file of unsigned bytes (1 to 4 dimensions)")
+            dims = f.read(4 * head[3])
+            if len(dims) != 4 * head[3]:
+                raise DataError(f"{path} is truncated: its header is incomplete")
+            shape = tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
+            nbytes = math.prod(shape)
+            if nbytes > MAX_IMAGES * 784:
+                raise DataError(f"{path} declares the shape {shape} ({size_text(nbytes)}), more than the "
+                                f"{MAX_IMAGES:,} images of {size_text(784)} this app reads")
+            content = f.read(nbytes)
+            extra = f.read(1)
+    except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"cannot read {path}: {err}") from err
-    if len(content) < 4 or content[:2] != b"\0\0" or content[2] != 0x08:
-        raise DataError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = content[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(content[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    if len(content) != header + int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: its header promises shape {shape}")
-    return np.frombuffer(content, np.uint8, offset=header).reshape(shape)
+    if len(content) != nbytes or extra:
+        raise DataError(f"{path} is truncated or too long: its header promises shape {shape}")
+    return np.frombuffer(content, np.uint8).reshape(shape)
 
 
 def _check(arrays, source):
@@ -119,5 +131,7 @@ def _check(arrays, source):
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),):
             raise DataError(f"{source}: expected {split} images (n, 28, 28) with n labels, "
                             f"got {x.shape} and {y.shape}")
+        if not len(y):
+            raise DataError(f"{source}: it holds no {split} images; a dataset needs at least one of each split")
         if len(y) and y.max() > 9:
             raise DataError(f"{source}: labels must be digits 0-9, found {int(y.max())}")

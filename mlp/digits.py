@@ -8,7 +8,7 @@ File layout (format version 1), plain arrays only (never pickle):
     labels   uint8 (n,) in 0..9: the digit each drawing is
     ids      unicode (n,), at most 12 characters each: each drawing's id, so a page can act on one by id
 
-Reading is bounded as for model files (``mlp.io``): unknown members are refused unread, ``meta`` is
+Reading is bounded as for model files, by the same reader (``mlp.npz``): unknown members are refused unread, ``meta`` is
 read first, the count it implies is checked against every member's .npy header (and against
 ``MAX_DIGITS``) before any data is inflated, and every value is checked for type and range.
 """
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import MAX_TEXT, ModelFileError, _name, _open_zip, _read_header, _read_member, atomic_write
+from .io import MAX_TEXT, ModelFileError, atomic_write
+from .npz import check_format, open_npz
 
 FORMAT = "mlp-digits"
 FORMAT_VERSION = 1
@@ -90,26 +91,23 @@ def save(digits: Digits, path):
 
 
 def load(path) -> Digits:
-    """Read a collection, checking every member before use. Raises DigitsFileError (or, for a malformed
-    member, mlp.io's ModelFileError: both are ValueErrors) saying why not."""
-    name = _name(path)
-    with _open_zip(path) as archive:
-        members = {}
-        for info in archive.infolist():
-            key = info.filename[:-4] if info.filename.endswith(".npy") else None
-            if key not in MEMBERS or key in members:
-                raise DigitsFileError(f"{name} is not a digits collection: it holds {info.filename[:60]!r} "
-                                      f"(a collection holds only {', '.join(MEMBERS)})")
-            members[key] = info
-        if set(members) != set(MEMBERS):
+    """Read a collection, checking every member before use. Raises DigitsFileError (a ValueError)
+    saying why not, whatever the file holds (see ``mlp.npz``)."""
+    with open_npz(path, DigitsFileError) as archive:
+        name = archive.name
+        unknown = sorted(set(archive.members) - set(MEMBERS))
+        if unknown:
+            raise DigitsFileError(f"{name} is not a digits collection: it holds {unknown[0][:60] + '.npy'!r} "
+                                  f"(a collection holds only {', '.join(MEMBERS)})")
+        if set(archive.members) != set(MEMBERS):
             raise DigitsFileError(f"{name} is not a digits collection: it lacks "
-                                  f"{', '.join(sorted(set(MEMBERS) - set(members)))}")
-        meta = _meta(_read_member(archive, members, "meta", name, kind="U", max_bytes=MAX_META_BYTES), name)
-        n = _count(archive, members["labels"], name)
-        labels = _read_member(archive, members, "labels", name, shape=(n,), kind="u1")
-        ids = _read_member(archive, members, "ids", name, shape=(n,), kind="U", max_bytes=n * 48 + 48)
-        images = _read_member(archive, members, "images", name, shape=(n, 784))
-        raw = _read_member(archive, members, "raw", name, shape=(n, CANVAS, CANVAS), kind="u1")
+                                  f"{', '.join(sorted(set(MEMBERS) - set(archive.members)))}")
+        meta = _meta(archive.read("meta", kind="U", max_bytes=MAX_META_BYTES), name)
+        n = _count(archive, name)
+        labels = archive.read("labels", shape=(n,), kind="u1")
+        ids = archive.read("ids", shape=(n,), kind="U", max_bytes=n * 48 + 48)
+        images = archive.read("images", shape=(n, 784))
+        raw = archive.read("raw", shape=(n, CANVAS, CANVAS), kind="u1")
     if (labels > 9).any():
         raise DigitsFileError(f"{name}: every label should be a digit 0-9")
     if not all(ID.fullmatch(str(i)) for i in ids) or len(set(ids.tolist())) != n:
@@ -119,10 +117,9 @@ def load(path) -> Digits:
     return Digits(meta["name"], tuple(ids.tolist()), images.astype(np.float32), raw, labels.astype(np.uint8))
 
 
-def _count(archive, info, name):
+def _count(archive, name):
     """How many drawings the labels' .npy header declares, refused above MAX_DIGITS before reading."""
-    with archive.open(info) as f:
-        shape = _read_header(f, "labels", name)[0]
+    shape = archive.declared("labels")[0]
     if len(shape) != 1 or not 0 <= shape[0] <= MAX_DIGITS:
         raise DigitsFileError(f"{name}: a collection holds at most {MAX_DIGITS} drawings, this one declares "
                               f"{'x'.join(map(str, shape)) or 'a single value'}")
@@ -130,14 +127,12 @@ def _count(archive, info, name):
 
 
 def _meta(raw, name):
+    if raw is None or raw.shape != ():
+        raise DigitsFileError(f"{name}: its metadata should be one JSON string")
     try:
         meta = json.loads(str(raw[()]))
-    except (json.JSONDecodeError, ValueError, IndexError):
+    except json.JSONDecodeError:
         raise DigitsFileError(f"{name}: its metadata is not readable JSON") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DigitsFileError(f"{name} is not a digits collection (its format should be {FORMAT!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise DigitsFileError(f"{name}: digits format version {str(meta.get('format_version'))[:20]!r} is not "
-                              f"one this app reads ({FORMAT_VERSION})")
+    check_format(meta, FORMAT, FORMAT_VERSION, DigitsFileError, name, "a digits collection")
     meta["name"] = clean_name(meta.get("name") if isinstance(meta.get("name"), str) else None)[:MAX_TEXT]
     return meta

@@ -8,12 +8,11 @@ File layout (format version 1):
     snapshots (optional)  float (k, n_params), k >= 1: parameter vectors taken during training
     snapshot_epochs       float (k,): the (fractional) epoch of each snapshot
 
-Reading is bounded before anything is inflated. An .npz is a zip archive whose members are .npy
-files; ``load`` refuses unknown members and compression other than none or deflate without reading
-them, reads ``meta`` first (at most ``MAX_META_BYTES``), works out from the architecture how large
-every other member must be, checks each member's .npy header (dtype, shape) against that, and only
-then reads exactly that many bytes. A 4 MB file that would inflate to 4 GB is refused having read a
-few kilobytes. Every metadata field is then checked for type and range (``check_meta``): the
+Reading is bounded before anything is inflated, through ``mlp.npz`` (the one reader of every file
+the app reads): ``load`` refuses unknown members without reading them, reads ``meta`` first (at most
+``MAX_META_BYTES``), works out from the architecture how large every other member must be, checks
+each member's .npy header (dtype, shape) against that, and only then reads exactly that many bytes.
+A 4 MB file that would inflate to 4 GB is refused having read a few kilobytes. Every metadata field is then checked for type and range (``check_meta``): the
 architecture must be right or the file is refused; a descriptive field that is wrong (an accuracy of
 "99%", a history that is not a list of events) is dropped, and the reason is kept in ``notices``.
 """
@@ -24,15 +23,13 @@ import math
 import os
 import re
 import tempfile
-import zipfile
-import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .network import Network, check_architecture, parameter_count
+from .npz import UnreadableFile, check_format, open_npz
 
 FORMAT = "mlp-mnist"
 FORMAT_VERSION = 1
@@ -51,7 +48,7 @@ EVENT_KINDS = ("progress", "epoch")
 _LAYER_KEY = re.compile(r"[Wb]\d{1,3}")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(UnreadableFile):
     """A model file that cannot be used; the message says which file and why."""
 
 
@@ -135,25 +132,17 @@ def save(network, path, snapshots=None, snapshot_epochs=None, **metadata):
 # ---- reading ------------------------------------------------------------------------------------
 def load(path, with_extras=False, check_sizes=None):
     """Read a network saved by ``save``. Raises ModelFileError (a ValueError) with a plain reason for
-    anything malformed.
+    anything malformed, whatever the file holds (see ``mlp.npz``).
 
     With ``with_extras=True`` returns a ``SavedModel``; otherwise just the network, with its checked
     metadata as ``network.meta``. ``check_sizes(sizes)``, if given, may raise ValueError to refuse an
     architecture before any weight is read (the app refuses networks it could not train).
     """
-    name = _name(path)
-    with _open_zip(path) as archive:
-        members = _members(archive, name)
-        raw = _read_member(archive, members, "meta", name, kind="U", max_bytes=MAX_META_BYTES)
-        meta, notices = _parse_meta(raw, name)
-        sizes = meta["sizes"]
-        if check_sizes is not None:
-            try:
-                check_sizes(sizes)
-            except ValueError as err:
-                raise ModelFileError(f"{name}: {err}") from None
-        network = _read_network(archive, members, meta, name)
-        snapshots, epochs = _read_snapshots(archive, members, network.params.size, name)
+    with open_npz(path, ModelFileError) as archive:
+        _check_members(archive)
+        meta, notices = _read_checked_meta(archive, check_sizes)
+        network = _read_network(archive, meta)
+        snapshots, epochs = _read_snapshots(archive, network.params.size)
     network.meta = meta
     model = SavedModel(network, meta, snapshots, epochs, notices)
     return model if with_extras else network
@@ -162,101 +151,32 @@ def load(path, with_extras=False, check_sizes=None):
 def read_meta(path, check_sizes=None):
     """Only the checked metadata of a saved file (architecture, name, history...): a quick look that
     reads none of the weight arrays. ``load`` still checks the whole file before it is used."""
-    name = _name(path)
-    with _open_zip(path) as archive:
-        meta = _parse_meta(_read_member(archive, _members(archive, name), "meta", name, kind="U",
-                                         max_bytes=MAX_META_BYTES), name)[0]
+    with open_npz(path, ModelFileError) as archive:
+        _check_members(archive)
+        return _read_checked_meta(archive, check_sizes)[0]
+
+
+def _check_members(archive):
+    """Refuse, unread, any member that is not meta, W0, b0, ... or the snapshots."""
+    for key in archive.members:
+        if key not in ("meta", "snapshots", "snapshot_epochs") and not _LAYER_KEY.fullmatch(key):
+            raise ModelFileError(f"{archive.name} has an unexpected member {key[:60]!r}: a model file "
+                                 "holds only meta, W0, b0, W1, b1, ... and optional snapshots")
+
+
+def _read_checked_meta(archive, check_sizes):
+    raw = archive.read("meta", kind="U", max_bytes=MAX_META_BYTES)
+    meta, notices = _parse_meta(raw, archive.name)
     if check_sizes is not None:
         try:
             check_sizes(meta["sizes"])
         except ValueError as err:
-            raise ModelFileError(f"{name}: {err}") from None
-    return meta
+            raise ModelFileError(f"{archive.name}: {err}") from None
+    return meta, notices
 
 
-@contextmanager
-def _open_zip(path):
-    """``with _open_zip(path) as archive``: the zip archive, or a ModelFileError saying why not."""
-    name = _name(path)
-    if _first_bytes(path, 4) != b"PK\x03\x04":
-        raise ModelFileError(f"{name} is not a readable .npz file: an .npz is a zip archive, "
-                             f"and this is not one")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise ModelFileError(f"{name} is not a readable .npz file: it is truncated or not a "
-                             f"zip archive ({type(err).__name__})") from None
-    try:
-        yield archive
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:
-        raise ModelFileError(f"{name} is not a readable .npz file: it is truncated or damaged "
-                             f"({type(err).__name__})") from None
-    finally:
-        archive.close()
-
-
-def _members(archive, name):
-    """{key: ZipInfo} of the archive's .npy members, refusing anything else before reading it."""
-    members = {}
-    for info in archive.infolist():
-        key = info.filename[:-4] if info.filename.endswith(".npy") else None
-        if key not in ("meta", "snapshots", "snapshot_epochs") and not _LAYER_KEY.fullmatch(key or ""):
-            raise ModelFileError(f"{name} has an unexpected member {info.filename[:60]!r}: a model file "
-                                 "holds only meta, W0, b0, W1, b1, ... and optional snapshots")
-        if key in members:
-            raise ModelFileError(f"{name} holds {key} twice")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise ModelFileError(f"{name}: {key} is compressed in a way this app does not read "
-                                 "(only stored or deflated members, as NumPy writes them)")
-        members[key] = info
-    return members
-
-
-def _read_header(f, key, name):
-    """(shape, fortran order, dtype) from the .npy header at the start of the open member ``f``:
-    what it declares, read before any of its data."""
-    try:
-        version = np.lib.format.read_magic(f)
-        return (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                np.lib.format.read_array_header_2_0)(f)
-    except (ValueError, OSError, EOFError) as err:
-        raise ModelFileError(f"{name}: {key} is not a NumPy array ({err})") from None
-
-
-def _read_member(archive, members, key, name, shape=None, kind="f", max_bytes=None):
-    """One member as an array, reading no more than its .npy header promises and ``max_bytes``.
-
-    shape: the shape it must have (None: any, within max_bytes); kind: 'f' (float32/float64), 'U'
-    (unicode text) or 'u1' (bytes, uint8).
-    """
-    info = members.get(key)
-    if info is None:
-        return None
-    with archive.open(info) as f:
-        declared, fortran, dtype = _read_header(f, key, name)
-        if dtype.hasobject:
-            raise ModelFileError(f"{name} holds Python objects (pickle) in {key}; only plain arrays "
-                                 "are accepted")
-        if dtype.kind != kind[0] or (kind == "f" and dtype.itemsize not in (4, 8)) or (kind == "u1" and
-                                                                                   dtype.itemsize != 1):
-            wanted = {"U": "text", "f": "a float32 or float64 array", "u1": "a uint8 array"}[kind]
-            raise ModelFileError(f"{name}: {key} should be {wanted}, got {dtype}")
-        if shape is not None and tuple(declared) != tuple(shape):
-            raise ModelFileError(f"{name}: {key} should be a float array of shape {tuple(shape)}, "
-                                 f"got {dtype} {tuple(declared)}")
-        nbytes = math.prod(declared) * dtype.itemsize
-        if max_bytes is not None and nbytes > max_bytes:
-            raise ModelFileError(f"{name}: {key} declares {nbytes / 2**20:,.0f} MB, more than the "
-                                 f"{max_bytes / 2**20:,.0f} MB this app reads")
-        data = f.read(nbytes)
-    if len(data) != nbytes:
-        raise ModelFileError(f"{name}: {key} is truncated")
-    array = np.frombuffer(data, dtype).reshape(declared, order="F" if fortran else "C")
-    return array.astype(dtype.newbyteorder("="), copy=True)
-
-
-def _read_network(archive, members, meta, name):
-    sizes = meta["sizes"]
+def _read_network(archive, meta):
+    sizes, name, members = meta["sizes"], archive.name, archive.members
     n_layers = len(sizes) - 1
     expected = {"meta"} | {f"W{l}" for l in range(n_layers)} | {f"b{l}" for l in range(n_layers)}
     extras = {"snapshots", "snapshot_epochs"}
@@ -267,46 +187,31 @@ def _read_network(archive, members, meta, name):
     net = Network(sizes, meta["activation"], meta["output"], meta["loss"], meta["init"], dtype=np.float32)
     for l in range(n_layers):
         for key, target in ((f"W{l}", net.weights[l]), (f"b{l}", net.biases[l])):
-            value = _read_member(archive, members, key, name, shape=target.shape)
+            value = archive.read(key, shape=target.shape)
             if not np.isfinite(value).all():
                 raise ModelFileError(f"{name}: {key} contains NaN or infinite values")
             target[...] = value
     return net
 
 
-def _read_snapshots(archive, members, n_params, name):
+def _read_snapshots(archive, n_params):
+    name, members = archive.name, archive.members
     if "snapshots" not in members and "snapshot_epochs" not in members:
         return None, None
     if "snapshots" not in members or "snapshot_epochs" not in members:
         raise ModelFileError(f"{name}: its weight snapshots do not match the network")
-    snaps = _read_member(archive, members, "snapshots", name, max_bytes=MAX_SNAPSHOT_BYTES)
-    if snaps.ndim != 2 or snaps.shape[1] != n_params:
+    shape, _ = archive.declared("snapshots")
+    if len(shape) != 2 or shape[1] != n_params:
         raise ModelFileError(f"{name}: its weight snapshots do not match the network")
-    if not len(snaps):
+    if not shape[0]:
         raise ModelFileError(f"{name}: its snapshot array has no snapshots in it")
-    epochs = _read_member(archive, members, "snapshot_epochs", name, shape=(len(snaps),))
+    snaps = archive.read("snapshots", shape=shape, max_bytes=MAX_SNAPSHOT_BYTES)
+    epochs = archive.read("snapshot_epochs", shape=(len(snaps),))
     if not (np.isfinite(snaps).all() and np.isfinite(epochs).all()):
         raise ModelFileError(f"{name}: its weight snapshots contain NaN or infinite values")
     if (epochs < 0).any():
         raise ModelFileError(f"{name}: its snapshot epochs should not be negative")
     return snaps, epochs
-
-
-def _first_bytes(path, n):
-    if isinstance(path, (str, os.PathLike)):
-        try:
-            with open(path, "rb") as f:
-                return f.read(n)
-        except OSError as err:
-            raise ModelFileError(f"cannot open {_name(path)}: {err.strerror}") from None
-    start = path.tell()
-    head = path.read(n)
-    path.seek(start)
-    return head
-
-
-def _name(path):
-    return Path(path).name if isinstance(path, (str, os.PathLike)) else "the file"
 
 
 # ---- the metadata -------------------------------------------------------------------------------
@@ -320,8 +225,7 @@ def _parse_meta(raw, name):
         meta = json.loads(str(raw))
     except json.JSONDecodeError as err:
         raise ModelFileError(f"{name}: its metadata is not valid JSON ({err.msg})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{name}: its metadata does not describe an {FORMAT} model")
+    check_format(meta, FORMAT, FORMAT_VERSION, ModelFileError, name, "a model saved by this app")
     try:
         return check_meta(meta)
     except ValueError as err:

@@ -122,7 +122,7 @@ def test_an_upload_with_malformed_fields_is_kept_without_them_and_says_so(runs_d
     assert info.test_accuracy is None and info.epochs_done == 0 and not info.damaged
 
 
-@pytest.mark.parametrize("sizes,words", [((784, *[4] * 300, 10), "2 to 64 whole numbers"),
+@pytest.mark.parametrize("sizes,words", [((784, *[4] * 300, 10), "lists 603 entries"),
                                          ((784, 4, 4, 4, 4, 4, 10), "at most 4 hidden layers"),
                                          ((784, 2000, 10), "at most 1024 units")])
 def test_uploads_obey_the_architecture_limits_of_training(sizes, words, runs_dir):

@@ -78,7 +78,7 @@ def test_evaluate_prints_accuracy_and_a_per_digit_table(tmp_path):
     (["train", "--epochs", "0"], "epochs"),
     (["train", "--batch-size", "100", "--train-size", "50"], "batch size"),
     (["train", "--lr", "abc"], "invalid float"),
-    (["evaluate", "missing.npz"], "cannot open"),
+    (["evaluate", "missing.npz"], "missing.npz cannot be read: No such file"),
     (["fly"], "invalid choice"),
 ])
 def test_bad_input_gets_one_line_and_exit_code_2(args, words, tmp_path):

@@ -50,7 +50,7 @@ def test_altered_file_is_refused_by_checksum(tmp_path, monkeypatch):
 def test_truncated_other_npz_gets_a_clear_error(tmp_path):
     truncated = tmp_path / "other.npz"
     truncated.write_bytes(data.MNIST_PATH.read_bytes()[:100_000])
-    with pytest.raises(mlp.DataError, match="truncated or not an .npz"):
+    with pytest.raises(mlp.DataError, match="not a readable .npz file: it is truncated"):
         mlp.load_mnist(truncated)
 
 
