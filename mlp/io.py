@@ -18,6 +18,7 @@ architecture must be right or the file is refused; a descriptive field that is w
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -119,6 +120,18 @@ def _process_alive(pid):
 
 def save(network, path, snapshots=None, snapshot_epochs=None, **metadata):
     """Write ``network`` and JSON-serialisable ``metadata`` to ``path`` atomically."""
+    arrays = _arrays(network, snapshots, snapshot_epochs, metadata)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def to_bytes(network, snapshots=None, snapshot_epochs=None, **metadata):
+    """The bytes ``save`` would write: a model file to download (a run that could not be saved)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **_arrays(network, snapshots, snapshot_epochs, metadata))
+    return buffer.getvalue()
+
+
+def _arrays(network, snapshots, snapshot_epochs, metadata):
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **network.describe(), **metadata}
     arrays = {"meta": np.array(json.dumps(meta))}
     for l, (W, b) in enumerate(zip(network.weights, network.biases)):
@@ -126,7 +139,7 @@ def save(network, path, snapshots=None, snapshot_epochs=None, **metadata):
     if snapshots is not None:
         arrays["snapshots"] = np.asarray(snapshots, np.float32)
         arrays["snapshot_epochs"] = np.asarray(snapshot_epochs, np.float64)
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    return arrays
 
 
 # ---- reading ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from ui import computes, draw, my_digits, picker
 ui.ensure_navigation()
 
 st.title("Draw a digit")
-run = picker.run_picker(default="model:wide")
+run = picker.run_picker()
 left, right = st.columns([2, 3], gap="large")
 with left:
     image = draw.canvas()

@@ -2,18 +2,18 @@
 
 Collection ids are generated here (12 hex digits), like run ids, and are the only thing that becomes
 a file name. Every change reads the file, changes it and writes it back atomically, under a lock per
-collection, so two sessions adding drawings at once lose neither.
+collection (``runner.locks``), so two sessions adding drawings at once lose neither, and a rename
+racing a delete never brings the collection back.
 """
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlp import digits as fmt
 from mlp.io import stale_temporary_files
+from runner.locks import IdLocks
 
 MAX_UPLOAD = 64 * 2**20
 
@@ -33,7 +33,7 @@ class CollectionInfo:
 class DigitStore:
     def __init__(self, runs_dir):
         self.folder = Path(runs_dir) / "digits"
-        self._locks = defaultdict(threading.Lock)
+        self.locked = IdLocks(self.folder)
         self._infos = {}                # path -> (file version, CollectionInfo): list() reads a file once
         if self.folder.exists():
             for path in stale_temporary_files(self.folder):
@@ -70,25 +70,42 @@ class DigitStore:
         for path in self.folder.glob("*.npz"):
             if fmt.ID.fullmatch(path.stem) and len(path.stem) == 12:
                 try:
-                    stat = path.stat()
+                    found.append((path.stat().st_mtime_ns, path.stem))
                 except OSError:                     # deleted meanwhile
                     continue
-                found.append((stat.st_mtime_ns, path, (stat.st_ino, stat.st_size, stat.st_mtime_ns)))
-        infos = []
-        for _, path, version in sorted(found, reverse=True):
-            known = self._infos.get(path)
-            if known is None or known[0] != version:
-                try:
-                    d = fmt.load(path)
-                    info = CollectionInfo(path.stem, d.name, len(d))
-                except (ValueError, OSError) as err:
-                    info = CollectionInfo(path.stem, path.stem, 0, str(err))
-                self._infos[path] = known = (version, info)
-            infos.append(known[1])
-        return infos
+        infos = (self.info(collection_id) for _, collection_id in sorted(found, reverse=True))
+        return [info for info in infos if info is not None]
+
+    def info(self, collection_id):
+        """What the picker shows of one collection (its problem, if damaged), read once per version of
+        its file; None if there is no such collection."""
+        path = self.path(collection_id)
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        known = self._infos.get(path)
+        if known is None or known[0] != version:
+            try:
+                d = fmt.load(path)
+                info = CollectionInfo(path.stem, d.name, len(d))
+            except (ValueError, OSError) as err:
+                info = CollectionInfo(path.stem, path.stem, 0, str(err))
+            self._infos[path] = known = (version, info)
+        return known[1]
+
+    def usable(self, collection_id):
+        """True if the collection exists and can be read."""
+        try:
+            info = self.info(collection_id)
+        except KeyError:
+            return False
+        return info is not None and info.problem is None
 
     def _change(self, collection_id, change):
-        with self._locks[collection_id]:
+        """Read, change and write back one collection under its lock (KeyError if it was deleted)."""
+        with self.locked(self.path(collection_id).stem):
             changed = change(self.get(collection_id))
             fmt.save(changed, self.path(collection_id))
             return changed
@@ -106,7 +123,13 @@ class DigitStore:
         return self._change(collection_id, lambda d: d.renamed(name))
 
     def delete(self, collection_id):
-        self.path(collection_id).unlink(missing_ok=True)
+        """Delete a collection. True if this call deleted it, False if it was already gone."""
+        with self.locked(self.path(collection_id).stem):
+            try:
+                self.path(collection_id).unlink()
+            except FileNotFoundError:
+                return False
+            return True
 
     def to_bytes(self, collection_id):
         return self.path(collection_id).read_bytes()

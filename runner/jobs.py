@@ -23,12 +23,14 @@ import numpy as np
 from mlp import Event, Network
 from mlp.config import config_from_plain
 from runner.store import RUN_ID, RunStore, new_run_id
-from runner.worker import RunSpec
+from runner.worker import RunSpec, save_failure
 
 FINAL = ("stopped", "done", "diverged", "failed", "interrupted")
 FORGET_AFTER = 120.0
 """Seconds a saved job stays in the registry, so pages still watching it see its final state; then
 the registry forgets it and pages read the saved file."""
+UNSAVED_KEPT = 24 * 3600.0
+"""Seconds a finished run that could not be saved stays in memory, so its owner can still download it."""
 
 
 def default_max_running():
@@ -51,7 +53,7 @@ class Job:
         self._until, self._lr = until_epoch, None
         self._lock = threading.Lock()
         self._state = {"status": "queued", "epoch": 0, "samples_seen": 0, "elapsed": 0.0, "lr": config.lr,
-                       "error": None, "saved": False}
+                       "error": None, "saved": False, "unsaved": None}
         self._progress, self._history, self._snapshots, self._params = [], [], [], None
         self._worker = None
         self._cancelled = self._interrupting = False
@@ -83,6 +85,11 @@ class Job:
         return self._state["saved"]
 
     @property
+    def unsaved(self):
+        """None, or why the finished run could not be saved (its network is then only in memory)."""
+        return self._state["unsaved"]
+
+    @property
     def error(self):
         return self._failure or self._state["error"]
 
@@ -99,7 +106,8 @@ class Job:
                     "config": self.config, "progress": list(self._progress), "history": list(self._history),
                     "epoch": s["epoch"], "samples_seen": s["samples_seen"], "elapsed": s["elapsed"], "lr": s["lr"],
                     "total_samples": self.config.epochs * self.config.train_size,
-                    "queue_position": self.registry.queue_position(self.id), "saved": s["saved"]}
+                    "queue_position": self.registry.queue_position(self.id), "saved": s["saved"],
+                    "unsaved": s["unsaved"], "settled": self.settled}
 
     def network(self):
         """The network as the worker last sent it (a new object), or None before it started."""
@@ -111,6 +119,21 @@ class Job:
         network = Network(c.layers, c.activation, c.output, c.loss, c.init, dtype=np.float32)
         network.params[...] = params
         return network
+
+    def model_bytes(self):
+        """The run as a model file made from what the worker last sent (for a run that could not be
+        saved: its owner downloads it from memory)."""
+        from mlp.io import to_bytes
+
+        network = self.network()
+        if network is None:
+            return b""
+        view = self.view()
+        history = [e.to_dict() for e in view["history"]]
+        return to_bytes(network, *self.snapshot_arrays(), name=self.name, status=view["status"],
+                        created=self.created, config=self.config.to_dict(), history=history,
+                        progress=[e.to_dict() for e in view["progress"]], dataset="mnist",
+                        test_accuracy=history[-1]["test_accuracy"] if history else None)
 
     def snapshot_arrays(self):
         """The snapshots so far: parameters (k, n_params) and their epochs (k,)."""
@@ -174,6 +197,7 @@ class Job:
         with self._lock:
             for key in ("status", "epoch", "samples_seen", "elapsed", "lr", "error", "saved"):
                 self._state[key] = update[key]
+            self._state["unsaved"] = update.get("unsaved")
             for event in update["events"]:
                 event = Event(**event)
                 self._progress.append(event)
@@ -194,13 +218,15 @@ class Job:
                 with self._lock:
                     self._state.update(status=info.status, saved=True)
                 death = None
-        if death is not None:
-            self._failure = (f"Training stopped: {death}." if self._interrupting else f"Training failed: {death}.")
-            if self.owner:
-                self._save_what_it_had()
-        self.settled_at = time.time()
-        self._settled.set()
-        self.registry.finished(self)
+        try:
+            if death is not None:
+                self._failure = (f"Training stopped: {death}." if self._interrupting else f"Training failed: {death}.")
+                if self.owner:
+                    self._save_what_it_had()
+        finally:                                       # whatever happened, the slot is freed
+            self.settled_at = time.time()
+            self._settled.set()
+            self.registry.finished(self)
 
     def _save_what_it_had(self):
         """Save the run as it was at its last snapshot (the worker's own save never came)."""
@@ -223,8 +249,9 @@ class Job:
                                      np.array([e for e, _ in snapshots]))
             with self._lock:
                 self._state["saved"] = True
-        except OSError as err:
-            self._failure += f" (It could not be saved: {err}.)"
+        except Exception as err:
+            with self._lock:
+                self._state["unsaved"] = save_failure(err)
 
 
 class Registry:
@@ -325,7 +352,8 @@ class Registry:
         with self._lock:
             for run_id, job in list(self._jobs.items()):
                 over = job.settled or (job._cancelled and job._worker is None)
-                if over and now - (job.settled_at or job.created) > self.forget_after:
+                keep = self.forget_after if job.saved or not job.samples_seen else UNSAVED_KEPT
+                if over and now - (job.settled_at or job.created) > keep:
                     del self._jobs[run_id]
 
     def stop_all(self, timeout=10):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlp.config import check_layers
 from mlp.io import SavedModel, load, read_meta, save, stale_temporary_files, thin_snapshots
+from runner.locks import IdLocks
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 MAX_NAME = 80
@@ -31,6 +32,13 @@ def clean_name(name, fallback="untitled run"):
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in str(name or ""))
     text = " ".join(text.split())[:MAX_NAME].strip()
     return text or fallback
+
+
+class RunGone(KeyError):
+    """The run is not there (any more): another session deleted it."""
+
+    def __str__(self):
+        return f"the run {self.args[0]} is no longer there: it was deleted"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class RunStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._infos = {}                 # run id -> (file version, RunInfo): see info()
+        self.locked = IdLocks(self.root) # rename, delete and save of one run, one at a time
         for leftover in stale_temporary_files(self.root):    # half-written files of a killed process
             leftover.unlink(missing_ok=True)
 
@@ -84,6 +93,10 @@ class RunStore:
 
     def save(self, run_id, network, meta, snapshots=None, snapshot_epochs=None):
         """Write a run atomically. ``meta`` must be JSON-serialisable; a unique name is ensured."""
+        with self.locked(self.path(run_id).stem):
+            return self._write(run_id, network, meta, snapshots, snapshot_epochs)
+
+    def _write(self, run_id, network, meta, snapshots, snapshot_epochs):
         meta = dict(meta)
         meta["name"] = self.unique_name(meta.get("name"), run_id)
         meta.setdefault("created", time.time())
@@ -152,13 +165,25 @@ class RunStore:
         return candidate
 
     def rename(self, run_id, name):
-        saved = self.load(run_id)
-        meta = {k: v for k, v in saved.meta.items() if k not in ARCHITECTURE_KEYS}
-        meta["name"] = name
-        return self.save(run_id, saved.network, meta, saved.snapshots, saved.snapshot_epochs)
+        """Give a saved run a new name; returns its RunInfo. Raises RunGone if it has been deleted
+        (a rename never brings a deleted run back) and ValueError if it cannot be read."""
+        with self.locked(self.path(run_id).stem):
+            if not self.path(run_id).exists():
+                raise RunGone(run_id)
+            saved = self.load(run_id)
+            meta = {k: v for k, v in saved.meta.items() if k not in ARCHITECTURE_KEYS}
+            meta["name"] = name
+            return self._write(run_id, saved.network, meta, saved.snapshots, saved.snapshot_epochs)
 
     def delete(self, run_id):
-        self.path(run_id).unlink(missing_ok=True)
+        """Delete a saved run. True if this call deleted it, False if it was already gone."""
+        with self.locked(self.path(run_id).stem):
+            try:
+                self.path(run_id).unlink()
+            except FileNotFoundError:
+                return False
+            self._infos.pop(run_id, None)
+            return True
 
     def import_bytes(self, content, filename):
         """Store an uploaded model file as a new run; returns (RunInfo, notices) where notices name

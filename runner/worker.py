@@ -6,6 +6,7 @@ every training event and every control command, and saves the run to the run sto
 process boundaries):
 
     status, epoch, samples_seen, elapsed, lr, error, saved, settled   the run's state now
+    unsaved     None, or why the run could not be saved (its network is then only in memory)
     events      the training events (``Event.to_dict()``) since the previous update
     snapshots   [(epoch, params float32)] the weight snapshots since the previous update
     params      float32 (n_params,): the weights now (at training events and at the end)
@@ -100,6 +101,7 @@ class TrainingWorker:
             self.trainer.set_lr(spec.lr)
         self.error = None
         self.saved = False
+        self.unsaved = None                    # why saving failed, if it did
         self._failed = self._interrupted = self._stopping = False
         self._target = spec.until_epoch or spec.config.epochs
         self._wake = threading.Event()
@@ -130,7 +132,8 @@ class TrainingWorker:
         self._sent_events += len(events)
         self._sent_snapshots += len(snapshots)
         return {"status": self.status, "epoch": t.epoch, "samples_seen": t.samples_seen, "elapsed": t.elapsed,
-                "lr": t.lr, "error": self.error or t.error, "saved": self.saved, "settled": settled,
+                "lr": t.lr, "error": self.error or t.error, "saved": self.saved, "unsaved": self.unsaved,
+                "settled": settled,
                 "events": events, "snapshots": snapshots, "params": params}
 
     # ---- control -------------------------------------------------------------------------------
@@ -219,5 +222,12 @@ class TrainingWorker:
         try:
             RunStore(self.spec.runs_dir).save(self.spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
             self.saved = True
-        except OSError as err:
-            self.error = f"The run finished but could not be saved: {err}"
+        except Exception as err:                # a full disk, a read-only folder, anything: say so
+            self.unsaved = save_failure(err)
+            traceback.print_exc()
+
+
+def save_failure(err):
+    """Why a run could not be saved, in words a page can show."""
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err) or type(err).__name__
+    return f"It could not be saved to the runs folder ({reason}); its network is only in this server's memory."

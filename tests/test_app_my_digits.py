@@ -27,7 +27,7 @@ def test_keep_two_drawings_see_them_delete_one_download_and_upload(runs_dir):
     keep(at, (40, 240, 130, 150), 1, 0)                                # a "1"
     assert any("Kept as a 1" in plain(s.value) for s in at.success)
     keep(at, (40, 240, 100, 180), 7, 1)                                # a thick bar, kept as a "7"
-    cid = at.session_state["my_digits"]
+    cid = at.session_state["current_collection"]
     kept = state.digit_store().get(cid)
     assert kept.labels.tolist() == [1, 7] and kept.raw.shape == (2, 280, 280) and kept.raw.max() == 255
     at.switch_page(MINE).run()
@@ -61,7 +61,7 @@ def test_a_malformed_upload_is_refused_and_a_good_one_becomes_the_collection(run
     with mock_upload(at, "good.npz", good):
         at.run()
     assert not at.error
-    current = at.session_state["my_digits"]
+    current = at.session_state["current_collection"]
     assert current != source and store.get(current).labels.tolist() == [4]
     assert my_digits.UPLOADER
 

@@ -15,6 +15,7 @@ from mlp import trace as tracing
 from mlp.config import MAX_LR
 from runner.store import new_run_id
 from ui import charts, network_charts, state
+from ui.errors import failure_text
 from ui.markdown import escape
 
 SNAPSHOT = "cs_snapshot"
@@ -520,7 +521,12 @@ def _save_copy(run, epoch, held, steps, example):
         if isinstance(run.meta.get("config"), dict):
             meta["config"] = run.meta["config"]
         run_id = new_run_id()
-        state.store().save(run_id, held["network"], meta)
+        try:
+            state.store().save(run_id, held["network"], meta)
+        except (OSError, ValueError) as err:
+            st.error(f"Not saved: {escape(failure_text(err))}. The copy is still here; try again later.",
+                     icon=":material/error:")
+            return
         st.success(f"Saved as **{escape(name[:80])}** (test accuracy {accuracy:.2%}); it is in the runs list.")
 
 

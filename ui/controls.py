@@ -204,10 +204,13 @@ def _adopt_base():
     run_id = st.session_state.get("start_from")
     if not run_id:
         return
+    path = state.model_file(run_id)
     try:
-        meta = mlp.io.read_meta(state.model_file(run_id), check_sizes=mlp.config.check_layers)
-    except (ValueError, OSError, TypeError) as err:
-        st.session_state["start_error"] = f"That network cannot be read: {err}"
+        if path is None:
+            raise ValueError(f"there is no run or shipped model {run_id!r} on this server (deleted, or never here)")
+        meta = mlp.io.read_meta(path, check_sizes=mlp.config.check_layers)
+    except (ValueError, OSError) as err:
+        st.session_state["start_error"] = f"The network to start from cannot be used: {err}. Starting from random weights."
         st.session_state["start_from"] = ""
         return
     hidden = meta["sizes"][1:-1]

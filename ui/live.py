@@ -111,6 +111,8 @@ def live_view(job):
         return
     view = job.view()
     _status(view)
+    if view["settled"] and view["unsaved"]:
+        _not_saved(job, view)
     _metrics(view)
     config = view["config"]
     notebook = follows_the_notebook(config)
@@ -250,7 +252,8 @@ def _saved_curves():
 
 def _status(view):
     config, status = view["config"], view["status"]
-    st.markdown(f"**{escape(view['name'])}** {STATUS_TEXT[status]} · "
+    unsaved = " :red-badge[not saved]" if view.get("unsaved") else ""
+    st.markdown(f"**{escape(view['name'])}** {STATUS_TEXT[status]}{unsaved} · "
                 f"{'-'.join(map(str, config.layers))}, {config.activation}/{config.output}, "
                 f"{config.optimizer} · lr now {view['lr']:g}")
     if status == "queued":
@@ -265,6 +268,15 @@ def _status(view):
         st.caption("Saved to the runs list below.")
     done = view["samples_seen"] / max(view["total_samples"], 1)
     st.progress(min(done, 1.0), text=f"epoch {view['epoch']} of {config.epochs} · {done:.0%}")
+
+
+def _not_saved(job, view):
+    """A finished run that could not be saved: say so and why, and offer its network from memory."""
+    st.error(f"**Not saved.** {escape(view['unsaved'])} Download it now to keep it (you can add it back "
+             "later with *Upload a model* below).", icon=":material/sd_card_alert:")
+    st.download_button("Download the network (.npz)", data=job.model_bytes, file_name=f"{view['name']}.npz",
+                       mime="application/octet-stream", icon=":material/download:", key="download_unsaved",
+                       on_click="ignore")
 
 
 def _metrics(view):

@@ -8,10 +8,13 @@ import streamlit as st
 
 from mlp import analysis
 from ui import state
+from ui.errors import attempt, failure_text, show_failure
 from ui.markdown import escape
 
 COLUMNS = 8
 UPLOADER = "digits_upload"
+FAILED = "digits_failed"
+"""Session key of the message of a change of a collection that failed (shown above the gallery)."""
 
 
 def _store():
@@ -36,14 +39,15 @@ def canvas_grey(image):
 def _keep(collection_id, x, raw, label, clear):
     store = _store()
     if collection_id is None or not store.exists(collection_id):
-        collection_id = store.create()
+        collection_id = attempt("Keeping the drawing", "keep_error", store.create)
+        if collection_id is None:
+            return
         state.set_current_collection(collection_id)
-    try:
-        store.add(collection_id, x, raw, label)
-    except ValueError as err:
-        st.session_state["keep_error"] = str(err)
+    if attempt("Keeping the drawing", "keep_error", store.add, collection_id, x, raw, label) is None:
         return
-    kept = store.get(collection_id)
+    kept = attempt("Keeping the drawing", "keep_error", store.get, collection_id)
+    if kept is None:
+        return
     st.session_state["kept_note"] = (f"Kept as {_a(label)} in “{kept.name}”, which now holds "
                                      f"{_count(len(kept), 'drawing')}.")
     clear()
@@ -58,15 +62,24 @@ def keep_panel(x, digit, image, clear):
                           help="The digit you meant: the network's reading to start with.")
     row.button("Keep this drawing", key="keep", icon=":material/bookmark_add:", on_click=_keep,
                args=(collection_id, x, canvas_grey(image), label, clear))
-    if "keep_error" in st.session_state:
-        st.error(escape(st.session_state.pop("keep_error")))
-    if collection_id is not None:
-        kept = _store().get(collection_id)
+    show_failure("keep_error")
+    kept = _readable(collection_id)
+    if kept is not None:
         st.caption(f"Kept drawings go to “{escape(kept.name)}” ({len(kept)} so far): see them on **My digits**.")
+
+
+def link_collection():
+    """Put the session's collection in the page's address (``?digits=ID``), so a reload or a shared
+    link finds the same collection instead of starting another."""
+    current = state.current_collection()
+    if current is not None and st.query_params.get("digits") != current:
+        st.query_params["digits"] = current
+    return current
 
 
 def kept_note():
     """After *Keep this drawing* the canvas is empty again: this says where the drawing went."""
+    link_collection()
     if "kept_note" in st.session_state:
         st.success(escape(st.session_state.pop("kept_note")), icon=":material/bookmark_added:")
 
@@ -77,7 +90,9 @@ def _picked():
 
 
 def _new_collection():
-    state.set_current_collection(_store().create())
+    created = attempt("Starting a new collection", FAILED, _store().create)
+    if created is not None:
+        state.set_current_collection(created)
 
 
 def collection_picker():
@@ -96,24 +111,36 @@ def collection_picker():
         st.session_state["collection_picker"] = current
         row.selectbox("Collection", list(names), key="collection_picker", format_func=names.get, on_change=_picked)
     row.button("New collection", key="new_collection", icon=":material/add:", on_click=_new_collection)
+    show_failure(FAILED)
     for c in damaged:
         st.warning(f"A collection file cannot be read: {escape(c.problem)}", icon=":material/broken_image:")
-    if current is not None and st.query_params.get("digits") != current:
-        st.query_params["digits"] = current
-    return current
+    return link_collection()
 
 
 def _remove(collection_id, drawing_id):
-    _store().remove(collection_id, drawing_id)
+    attempt("Deleting the drawing", FAILED, _store().remove, collection_id, drawing_id)
 
 
 def _rename(collection_id):
-    _store().rename(collection_id, st.session_state["collection_name"])
+    attempt("Renaming the collection", FAILED, _store().rename, collection_id, st.session_state["collection_name"])
+
+
+def _readable(collection_id):
+    """The collection, or None when there is none or it cannot be read (the picker says why)."""
+    if collection_id is None:
+        return None
+    try:
+        return _store().get(collection_id)
+    except (KeyError, ValueError, OSError):
+        return None
 
 
 def gallery(collection_id):
     """Every drawing of the collection with its label and a Delete button bound to its id."""
-    digits = _store().get(collection_id)
+    digits = _readable(collection_id)
+    if digits is None:
+        st.warning("That collection is no longer there, or cannot be read: choose another above.")
+        return None
     st.session_state["collection_name"] = digits.name
     st.text_input("Name", key="collection_name", max_chars=80, on_change=_rename, args=(collection_id,))
     if not len(digits):
@@ -136,11 +163,12 @@ def gallery(collection_id):
 
 def files(collection_id):
     """Download the collection as .npz, or upload one (checked, never unpickled) as a new collection."""
-    digits = _store().get(collection_id) if collection_id else None
+    digits = _readable(collection_id)
     row = st.container(horizontal=True, gap="small", vertical_alignment="bottom")
     if digits is not None:
-        row.download_button("Download (.npz)", _store().to_bytes(collection_id), file_name="my-digits.npz",
-                            mime="application/octet-stream", key="download_digits", icon=":material/download:")
+        row.download_button("Download (.npz)", lambda: _store().to_bytes(collection_id), file_name="my-digits.npz",
+                            mime="application/octet-stream", key="download_digits", icon=":material/download:",
+                            on_click="ignore")
     upload = st.file_uploader("Upload a collection (.npz)", type=["npz"], key=UPLOADER,
                               help="A file downloaded here before. It is checked completely before it is kept.")
     if upload is not None and st.session_state.get("uploaded_digits") != upload.file_id:
@@ -149,6 +177,9 @@ def files(collection_id):
             new = _store().import_bytes(upload.getvalue(), upload.name)
         except ValueError as err:
             st.error(f"Not kept: {escape(err)}", icon=":material/block:")
+            return
+        except OSError as err:
+            st.error(f"Not kept: it could not be saved ({escape(failure_text(err))}).", icon=":material/error:")
             return
         state.set_current_collection(new)
         st.rerun()
@@ -162,7 +193,9 @@ def evaluation(network, mnist_accuracy):
     if collection_id is None:
         st.caption("Keep some drawings on the **Draw** page to see how this model reads *your* handwriting.")
         return
-    digits = _store().get(collection_id)
+    digits = _readable(collection_id)
+    if digits is None:
+        return
     if not len(digits):
         st.caption(f"“{escape(digits.name)}” holds no drawings yet: keep some on the **Draw** page.")
         return

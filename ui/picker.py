@@ -25,15 +25,26 @@ def _options():
     return options
 
 
+def _why_not(run_id):
+    """Why a linked run is not among the options: its file's problem, or that it is not here."""
+    if state.store().exists(run_id):
+        try:
+            state.store().info(run_id)
+        except (ValueError, OSError) as err:
+            return f"its file is damaged ({err})"
+    return "there is no such run on this server (it was deleted, or the link is mistyped)"
+
+
 def _picked():
     state.set_current_run(st.session_state[PICKER])
 
 
-def run_picker(default=None) -> state.CurrentRun:
+def run_picker() -> state.CurrentRun:
     """A run selector showing the current run; returns ``state.current_run()`` or stops the page
     with a message (never a traceback) when there is nothing to show.
 
-    ``default``: the id to choose when the session has chosen nothing yet (else the first option).
+    A session that has chosen nothing yet gets ``state.DEFAULT_RUN`` on every page alike (a shipped
+    model, nobody's run); a link (``?run=ID``) to a run that is missing or damaged says so.
     """
     state.adopt_linked_run()
     options = _options()
@@ -42,8 +53,12 @@ def run_picker(default=None) -> state.CurrentRun:
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
     current = state.current_run_id()
+    linked = st.query_params.get("run")
     if current not in options:
-        current = default if default in options else next(iter(options))
+        if linked and current in (None, linked) and linked not in options:
+            st.warning(f"The linked run {escape(linked)} cannot be shown: {escape(_why_not(linked))}. "
+                       "Showing another one instead.", icon=":material/link_off:")
+        current = state.DEFAULT_RUN if state.DEFAULT_RUN in options else next(iter(options))
         state.set_current_run(current)
     st.session_state[PICKER] = current
     st.selectbox("Run", list(options), key=PICKER, format_func=options.get, on_change=_picked,

@@ -11,7 +11,9 @@ import datetime
 import streamlit as st
 
 from mlp.config import FIELDS, TrainConfig
+from runner.store import RunGone
 from ui import state
+from ui.errors import failure_text
 from ui.charts import compare_curves
 from ui.markdown import escape
 
@@ -19,6 +21,9 @@ UPLOAD_HELP = "A model .npz saved by this app or by `python -m mlp train --out`.
 MANAGED = "managed_run"
 """Session key: the id of the run the manage controls show (the selectbox's own key mirrors it)."""
 MANAGE_PICKER = "manage_picker"
+FOLLOWED = "managed_follows"
+"""Session key: the saved current run the manage controls last followed; when a new one appears (a
+run trained and saved, another opened), the controls show it."""
 
 
 def _label(run):
@@ -50,22 +55,24 @@ def _rename(run_id):
     new_name = st.session_state.get(f"rename_{run_id}", "")
     try:
         info = state.store().rename(run_id, new_name)
-    except (ValueError, OSError) as err:
-        _message(("error", f"Could not rename it: {err}"))
+    except (RunGone, ValueError, OSError) as err:
+        _message(("error", f"Could not rename it: {failure_text(err)}."))
         return
     _message(("success", f"Renamed to “{info.name}”."))
 
 
-def _delete(run_id):
+def _delete(run_id, name):
+    """Delete the run the control showed (``name``: as it was shown, since it may be gone now)."""
     try:
-        name = state.store().info(run_id).name
-    except (ValueError, OSError):
-        name = f"the damaged file {run_id}"
-    state.store().delete(run_id)
+        deleted = state.store().delete(run_id)
+    except OSError as err:
+        _message(("error", f"Could not delete “{name}”: {failure_text(err)}. Nothing was changed."))
+        return
     if state.current_run_id() == run_id:
         state.set_current_run(None)
     st.session_state.pop(MANAGED, None)
-    _message(("success", f"Deleted “{name}”."))
+    _message(("success", f"Deleted “{name}”.") if deleted else
+             ("error", f"“{name}” was already deleted (by another session)."))
 
 
 def _managed_changed():
@@ -76,9 +83,12 @@ def manage(runs):
     """Pick a saved run, then open it (make it current), rename, download or delete it."""
     by_id = {r.id: r for r in runs}
     ids = list(by_id)
-    wanted = st.session_state.get(MANAGED)
-    if wanted not in by_id:
-        wanted = state.current_run_id() if state.current_run_id() in by_id else ids[0]
+    wanted, current = st.session_state.get(MANAGED), state.current_run_id()
+    if current in by_id and current != st.session_state.get(FOLLOWED):
+        wanted = current                     # a new current run (saved after training, opened): follow it
+        st.session_state[FOLLOWED] = current
+    elif wanted not in by_id:
+        wanted = current if current in by_id else ids[0]
     st.session_state[MANAGED] = st.session_state[MANAGE_PICKER] = wanted
     st.selectbox("Run", ids, key=MANAGE_PICKER, format_func=lambda i: _label(by_id[i]),
                  on_change=_managed_changed)
@@ -99,7 +109,7 @@ def manage(runs):
             st.button("Save name", key="rename_run", on_click=_rename, args=(run.id,))
     with row.popover("Delete", icon=":material/delete:"):
         st.markdown(f"Delete **{escape(run.name)}** for good?")
-        st.button("Delete", key="delete_run", type="primary", on_click=_delete, args=(run.id,))
+        st.button("Delete", key="delete_run", type="primary", on_click=_delete, args=(run.id, run.name))
 
 
 def upload():
@@ -111,6 +121,10 @@ def upload():
         info, notices = state.store().import_bytes(uploaded.getvalue(), uploaded.name)
     except ValueError as err:
         st.error(f"That file was refused: {escape(err)}", icon=":material/block:")
+        return
+    except OSError as err:
+        st.error(f"That file could not be saved: {escape(failure_text(err))}. Nothing was changed.",
+                 icon=":material/error:")
         return
     state.set_current_run(info.id)
     st.session_state[MANAGED] = info.id

@@ -33,6 +33,8 @@ ABANDON_AFTER = float(os.environ.get("MLP_ABANDON_AFTER", "600"))
 MODELS_DIR = ROOT / "models"
 SHIPPED = "model:"
 """Prefix of the ids of the pretrained models shipped in models/ (saved runs have hex ids)."""
+DEFAULT_RUN = "model:wide"
+"""What a session that has chosen no run yet looks at, on every page: the best shipped reader."""
 CURRENT = "current_run"
 """The session key of the current run's id: its one home."""
 
@@ -95,17 +97,18 @@ def digit_store() -> DigitStore:
     return _digit_store(str(RUNS_DIR))
 
 
-MY_DIGITS = "my_digits"
+MY_DIGITS = "current_collection"
 """The session key of the current digit collection's id (its one home; the URL carries it as ?digits=)."""
 
 
 def current_collection():
-    """The id of the session's digit collection, adopting a linked one (``?digits=ID``), or None."""
+    """The id of the session's digit collection, adopting a linked one (``?digits=ID``), or None
+    (also when it has been deleted or its file cannot be read: My digits says why)."""
     linked = st.query_params.get("digits")
     if st.session_state.get(MY_DIGITS) is None and linked and digit_store().exists(linked):
         st.session_state[MY_DIGITS] = linked
     chosen = st.session_state.get(MY_DIGITS)
-    return chosen if chosen and digit_store().exists(chosen) else None
+    return chosen if chosen and digit_store().usable(chosen) else None
 
 
 def set_current_collection(collection_id):
