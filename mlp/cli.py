@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,8 @@ class ProgressBar:
 
 def train(args):
     config = config_from_args(args)
+    if args.out:
+        check_out(args.out)
     data = load_mnist(args.data)
     trainer = Trainer(config, data)
     bar = None if args.quiet else ProgressBar()
@@ -132,6 +135,19 @@ def train(args):
                              snapshots=snapshots, snapshot_epochs=snapshot_epochs, **trainer.results())
         print(f"saved {args.out}")
     return 0
+
+
+def check_out(out):
+    """Refuse an ``--out`` that could not be written before training, not after: a folder, or a file
+    in a folder that does not exist or cannot be written."""
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"--out {out} is a folder: give a file name, such as {path / 'model.npz'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out {out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--out {out}: the folder {folder} cannot be written to")
 
 
 def one_blas_thread(config):

@@ -211,10 +211,21 @@ class Trainer:
     def results(self):
         """What a saved run keeps besides its weights, as plain data: the config, the final test
         accuracy (None before the first epoch ends), and every event."""
-        final = self.history[-1] if self.history else None
-        return {"config": self.config.to_dict(), "test_accuracy": final.test_accuracy if final else None,
+        return {"config": self.config.to_dict(), "test_accuracy": self.final_test_accuracy(),
                 "history": [e.to_dict() for e in self.history],
                 "progress": [e.to_dict() for e in self.progress]}
+
+    def final_test_accuracy(self):
+        """The test accuracy of the weights as they are now, on the whole test set: the last epoch's
+        score if nothing was trained since, else measured again (a run stopped mid-epoch), so every
+        page that shows a saved run shows the same number. None before anything was trained."""
+        if not self.samples_seen:
+            return None
+        final = self.history[-1] if self.history else None
+        if final is not None and final.samples_seen == self.samples_seen:
+            return final.test_accuracy
+        with self.lock:
+            return float(self.network.accuracy(self.x_test, self.y_test))
 
     # ---- running -------------------------------------------------------------------------------
     def run(self, until_epoch=None, callback=None):

@@ -97,6 +97,13 @@ class Job:
     def samples_seen(self):
         return self._state["samples_seen"]
 
+    @property
+    def epoch_size(self):
+        """Samples in one epoch: the MNIST share, plus the learner's digits times their weight (as
+        ``mlp.Trainer`` counts them), so a fine-tuning run's progress ends at 100%."""
+        extra = (self.inputs or {}).get("extra_y")
+        return self.config.train_size + (0 if extra is None else len(extra) * self.config.my_digits_repeat)
+
     def view(self):
         """A consistent copy of what a page shows: status, events and figures. Never waits on the worker."""
         self.last_seen = time.time()
@@ -105,7 +112,7 @@ class Job:
             return {"id": self.id, "name": self.name, "status": self.status, "error": self._failure or s["error"],
                     "config": self.config, "progress": list(self._progress), "history": list(self._history),
                     "epoch": s["epoch"], "samples_seen": s["samples_seen"], "elapsed": s["elapsed"], "lr": s["lr"],
-                    "total_samples": self.config.epochs * self.config.train_size,
+                    "total_samples": self.config.epochs * self.epoch_size,
                     "queue_position": self.registry.queue_position(self.id), "saved": s["saved"],
                     "unsaved": s["unsaved"], "settled": self.settled}
 

@@ -73,7 +73,7 @@ def test_a_fresh_install_looks_inside_the_shipped_models(runs_dir):
 
 def test_weights_grid_has_one_tile_per_first_layer_unit(trained_run):
     run_id, trainer = trained_run
-    at = open_page(WEIGHTS)
+    at = open_page(WEIGHTS, query={"run": trained_run[0]})
     spec = grid(at)
     assert len(spec["data"][1]["customdata"]) == 12
     labels = spec["data"][2]["text"]
@@ -85,7 +85,7 @@ def test_weights_grid_has_one_tile_per_first_layer_unit(trained_run):
 
 def test_choosing_a_unit_shows_it_in_detail(trained_run):
     run_id, trainer = trained_run
-    at = open_page(WEIGHTS)
+    at = open_page(WEIGHTS, query={"run": trained_run[0]})
     at.selectbox(key="unit").set_value(5).run()
     detail = figure_with_title(at, "unit 5: incoming weights")
     assert np.allclose(array(detail["data"][0]["z"]),
@@ -98,7 +98,7 @@ def test_choosing_a_unit_shows_it_in_detail(trained_run):
 
 def test_the_snapshot_slider_replays_the_epochs(trained_run):
     run_id, trainer = trained_run
-    at = open_page(WEIGHTS)
+    at = open_page(WEIGHTS, query={"run": trained_run[0]})
     slider = at.select_slider(key="snapshot")
     assert slider.value == 3 and slider.options == ["0", "1", "2", "3"]
     at.select_slider(key="snapshot").set_value(0).run()
@@ -117,15 +117,16 @@ def test_the_snapshot_slider_replays_the_epochs(trained_run):
 
 
 def test_deeper_layers_show_matrices_and_histograms_now_and_at_init(trained_run):
-    at = open_page(WEIGHTS)
+    at = open_page(WEIGHTS, query={"run": trained_run[0]})
     assert figure_with_title(at, "layer 2 weights (12, 10)")["data"][0]["type"] == "heatmap"
     histogram = figure_with_title(at, "first-layer weights")
     assert [t["name"] for t in histogram["data"]] == ["at initialisation", "now"]
 
 
 def test_wide_first_layers_are_paged(runs_dir):
-    RunStore(runs_dir).save(new_run_id(), mlp.Network([784, 150, 10]), {"name": "wide"})
-    at = open_page(WEIGHTS)
+    run_id = new_run_id()
+    RunStore(runs_dir).save(run_id, mlp.Network([784, 150, 10]), {"name": "wide"})
+    at = open_page(WEIGHTS, query={"run": run_id})
     assert len(grid(at)["data"][1]["customdata"]) == 64
     at.number_input(key="unit_page").set_value(3).run()
     assert len(grid(at)["data"][1]["customdata"]) == 150 - 128
@@ -133,7 +134,7 @@ def test_wide_first_layers_are_paged(runs_dir):
 
 def test_confusion_matrix_sums_to_the_test_set_and_matches_accuracy(trained_run):
     run_id, trainer = trained_run
-    at = open_page(EVALUATE)
+    at = open_page(EVALUATE, query={"run": trained_run[0]})
     matrix = array(figure_with_title(at, "confusion matrix")["data"][0]["z"])
     assert matrix.sum() == 10_000 and matrix.shape == (10, 10)
     x_test, y_test = mlp.load_mnist()[2:]
@@ -149,7 +150,7 @@ def gallery_captions(at):
 
 
 def test_the_gallery_shows_only_mistakes_and_filters_them(trained_run):
-    at = open_page(EVALUATE)
+    at = open_page(EVALUATE, query={"run": trained_run[0]})
     captions = gallery_captions(at)
     assert len(captions) == 24
     for caption in captions:
@@ -163,9 +164,10 @@ def test_the_gallery_shows_only_mistakes_and_filters_them(trained_run):
 
 
 def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
-    RunStore(runs_dir).save(new_run_id(), mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier"),
+    untrained = new_run_id()
+    RunStore(runs_dir).save(untrained, mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier"),
                             {"name": "untrained"})
-    at = open_page(EVALUATE)
+    at = open_page(EVALUATE, query={"run": untrained})
     titles = [json.dumps(s["layout"].get("title")) for s in figures(at).values()]
     assert any("untrained" in t for t in titles) and sum("confusion" in t or "small" in t or "untrained" in t
                                                           for t in titles) >= 3

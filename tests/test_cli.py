@@ -119,3 +119,42 @@ def test_divergence_exits_with_the_explanation():
     result = run_cli("train", "--lr", "10", "--optimizer", "adam", "--epochs", "1", "--train-size", "3000", "--quiet")
     assert result.returncode == 1
     assert "diverged" in result.stderr and "learning rate 10 is too large" in result.stderr
+
+
+@pytest.mark.parametrize("mutation", ["JSON nested 5,000 deep", "encrypted", "deflate64", "negative shape"])
+def test_crafted_model_files_are_refused_in_one_line(mutation, tmp_path):
+    """Before: each of these raised past the reader, and `evaluate` exited 1 with a traceback."""
+    from test_bounded_reads import STRUCTURED, model_file
+
+    path = tmp_path / "crafted.npz"
+    path.write_bytes(STRUCTURED[mutation](model_file()))
+    result = run_cli("evaluate", str(path))
+    assert result.returncode == 2 and result.stderr.startswith("error: crafted.npz"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("out,words", [(".", "is a folder"), ("no/such/folder/m.npz", "does not exist")])
+def test_an_out_that_cannot_be_written_is_refused_before_training(out, words, tmp_path):
+    result = run_cli("train", "--epochs", "1", "--train-size", "100", "--out", str(tmp_path / out), "--quiet")
+    assert result.returncode == 2 and words in result.stderr and "epoch" not in result.stdout, result.stderr
+
+
+def test_a_data_folder_of_bombs_or_no_images_is_refused_in_one_line(tmp_path):
+    import gzip
+
+    def idx(shape, payload=b""):
+        return b"\0\0\x08" + bytes([len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape) + payload
+
+    files = {"train-images-idx3-ubyte.gz": idx((0, 28, 28)), "train-labels-idx1-ubyte.gz": idx((0,)),
+             "t10k-images-idx3-ubyte.gz": idx((1, 28, 28), bytes(784)), "t10k-labels-idx1-ubyte.gz": idx((1,), b"\1")}
+    for name, content in files.items():
+        with gzip.open(tmp_path / name, "wb") as f:
+            f.write(content)
+    result = run_cli("train", "--data", str(tmp_path), "--epochs", "1", "--quiet")
+    assert result.returncode == 2 and "holds no train images" in result.stderr, result.stderr
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:        # 10⁹ images declared
+        f.write(idx((10**9, 28, 28)))
+        for _ in range(20):
+            f.write(bytes(2**20))
+    result = run_cli("train", "--data", str(tmp_path), "--epochs", "1", "--quiet")
+    assert result.returncode == 2 and "declares the shape (1000000000, 28, 28)" in result.stderr, result.stderr

@@ -297,3 +297,12 @@ def test_visiting_train_keeps_the_sessions_collection_and_draw_carries_it_in_its
     keep(at, (40, 240, 100, 180), 7, 1)
     assert at.session_state["current_collection"] == cid
     assert [c.id for c in state.digit_store().list()] == [cid] and len(state.digit_store().get(cid)) == 2
+
+
+def test_a_fine_tune_link_says_which_of_its_settings_the_base_network_replaced(runs_dir):
+    at = open_page(TRAIN, query={"start_from": "model:seed", "layers": "784-32-10", "activation": "relu",
+                                 "loss": "squared_error"})
+    note = shown(at.warning)
+    assert "layers=784-32-10 (it is 784-16-16-10)" in note and "activation=relu (it is sigmoid)" in note
+    assert "loss=squared_error" not in note                        # the seed's own loss: nothing replaced
+    assert at.selectbox(key="activation").value == "sigmoid"

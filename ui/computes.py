@@ -192,6 +192,7 @@ def importance_ranking(run, epoch, network):
 
 # ---- the diagram ---------------------------------------------------------------------------------------
 def _number(v, digits=3):
+    v = float(v) + 0.0                   # -0.0 becomes 0.0: a loss never reads "-0"
     return f"{v:.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.{digits - 1}e}"
 
 
@@ -429,7 +430,11 @@ def chain_rule_lines(network, t, layer, source, target):
     last = len(network.weights) - 1
     a_in = "x" if layer == 0 else "a"
     f = network.layer_activations[layer]
+    names = ["the input"] + [f"layer “{n}”" for n in _layer_names(network)]
+    source_is = f"pixel {source} of the input" if layer == 0 else f"the output of unit {source} of {names[layer]}"
     lines = [f"w = W[{layer}][{source}, {target}] = {_number(float(network.weights[layer][source, target]))}",
+             f"   the weight from {a_in}_{source} ({source_is}) to unit {target} of {names[layer + 1]};",
+             f"   z_{target} and a_{target} are that unit's weighted input and output",
              f"∂C/∂w = ∂C/∂a_{target} × ∂a_{target}/∂z_{target} × ∂z_{target}/∂w"]
     if layer == last:
         if network.loss_name == "squared_error":
@@ -468,6 +473,10 @@ def _chain_rule(network, t, example, layer, source, target, update):
     st.code("\n".join(lines), language=None, wrap_lines=True)
 
 
+SURE_LOSS = 1e-3
+"""Below this loss on the example, the microscope says why a step changes (almost) nothing."""
+
+
 def _copy_key(run, epoch, example):
     return (run.id, epoch, example.key)
 
@@ -499,6 +508,10 @@ def _apply_steps(run, epoch, network, example, optimizer_name, lr):
                    delta=f"{change:+.2%}" if steps else None, delta_color="inverse")
     cols[2].metric("It answers", int(held["network"].predict(example.x[None])[0]),
                    help="After the steps applied so far.")
+    if losses[0] < SURE_LOSS:
+        st.info(f"The network is already sure of this example (its loss is {_number(losses[0])}), so the "
+                "gradient is almost zero and a step barely moves anything. Press **One it gets wrong** above "
+                "to watch a step that matters.", icon=":material/info:")
     before = analysis.as_probabilities(network.forward(example.x[None]))[0]
     after = analysis.as_probabilities(held["network"].forward(example.x[None]))[0]
     left, right = st.columns(2)

@@ -99,9 +99,30 @@ def init_controls():
     if config.start_from:                   # a link to a fine-tuning setup: the network is its base's
         _adopt_base()
         problems += [st.session_state.pop("start_error")] if "start_error" in st.session_state else []
+        problems += _replaced_by_base(config)
     st.session_state["url_problems"] = problems
     st.session_state["preset"] = next((name for name, p in mlp.PRESETS.items() if p.config == config), None)
     st.session_state["controls_ready"] = True
+
+
+ARCHITECTURE = ("activation", "output", "loss")
+
+
+def _replaced_by_base(config):
+    """Notes for the link's own layers/activation/output/loss that the base network's replaced."""
+    s, asked = st.session_state, st.query_params
+    if not s.get("start_from"):
+        return []
+    hidden = [s[f"units_{i}"] for i in range(s["n_hidden"])]
+    replaced = []
+    if "layers" in asked and list(config.layers[1:-1]) != hidden:
+        replaced.append(f"layers={'-'.join(map(str, config.layers))} (it is {'-'.join(map(str, [784, *hidden, 10]))})")
+    replaced += [f"{name}={getattr(config, name)} (it is {s[name]})" for name in ARCHITECTURE
+                 if name in asked and getattr(config, name) != s[name]]
+    if not replaced:
+        return []
+    return [f"{', '.join(replaced)} replaced by the network it starts from: a run that starts from a trained "
+            "network keeps that network's shape"]
 
 
 def _apply_preset():

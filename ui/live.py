@@ -34,8 +34,7 @@ def _resolve_fine_tune(config):
         path = state.model_file(config.start_from)
         if path is None:
             raise ValueError("the network to start from is no longer there; choose another under Fine-tune")
-        base = (path.stem if config.start_from.startswith(state.SHIPPED) else config.start_from,
-                mlp.load(path, check_sizes=check_layers))
+        base = (_base_name(config.start_from, path), mlp.load(path, check_sizes=check_layers))
     if config.my_digits:
         try:
             collection = state.digit_store().get(config.my_digits)
@@ -45,6 +44,16 @@ def _resolve_fine_tune(config):
             raise ValueError(f"the collection “{collection.name}” holds no drawings yet: keep some on Draw")
         digits = (collection.name, collection.images, collection.labels)
     return fine_tune_inputs(config, base, digits)
+
+
+def _base_name(run_id, path):
+    """How a fine-tuning run names the network it starts from: "pretrained: fast", or the run's name."""
+    if run_id.startswith(state.SHIPPED):
+        return f"pretrained: {path.stem}"
+    try:
+        return state.store().info(run_id).name
+    except (ValueError, OSError):
+        return f"run {run_id}"
 
 
 def _start(config, until_epoch=None):
@@ -287,9 +296,12 @@ def _metrics(view):
     previous = history[-2].test_accuracy if len(history) > 1 else None
     cols = st.columns(3) + st.columns(3)
     cols[0].metric("Epoch", f"{last.epoch:.2f}" if last else "0")
-    cols[1].metric("Test accuracy", f"{last.test_accuracy:.2%}" if last else "–",
-                   delta=f"{history[-1].test_accuracy - previous:+.2%}" if previous is not None else None,
-                   help="On the whole test set at each epoch's end; on 1,000 test images in between.")
+    whole = last is not None and last.kind == "epoch"
+    cols[1].metric("Test accuracy" + (" · all 10,000" if whole else " · 1,000 (live)" if last else ""),
+                   f"{last.test_accuracy:.2%}" if last else "–",
+                   delta=f"{history[-1].test_accuracy - previous:+.2%}" if previous is not None and whole else None,
+                   help="At each epoch's end, on the whole test set (10,000 images); between epochs, a quick "
+                        "live estimate on the first 1,000 of them, so the number can jump when an epoch ends.")
     cols[2].metric("Train accuracy", f"{last.train_accuracy:.2%}" if last else "–",
                    help="On 1,000 fixed training images.")
     cols[3].metric("Train loss", f"{last.train_loss:.4f}" if last else "–")
