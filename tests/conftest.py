@@ -28,8 +28,30 @@ def small_mnist(mnist):
 _promised = {}
 
 
+SLOW_FILES = ("test_app_", "test_jobs.py", "test_faults.py", "test_cli.py", "test_presets.py")
+"""Files whose tests each take seconds (AppTest page runs, worker processes, CLI subprocesses,
+training to an accuracy): marked ``slow``. ``pytest -m "not browser and not cluster and not slow"``
+is the one-minute subset."""
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
-    """If any collected test asks for ``promised``, start training every promise now, in the background."""
+    """Mark each test ``browser``, ``cluster`` or ``slow`` (pytest.ini registers them), before ``-m``
+    deselects any."""
+    for item in items:
+        name = item.path.name
+        if name.startswith("test_browser_"):
+            item.add_marker(pytest.mark.browser)
+        if name == "test_cluster.py" or getattr(item, "callspec", None) and item.callspec.params.get("registry") == "ray":
+            item.add_marker(pytest.mark.cluster)
+        if name.startswith(SLOW_FILES) or "promised" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """If any selected test asks for ``promised``, start training every promise now, in the background."""
+    config, items = session.config, session.items
     if not config.option.collectonly and any("promised" in getattr(item, "fixturenames", ()) for item in items):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
