@@ -53,15 +53,15 @@ by up to a pixel, afresh every batch. Reaches 98.5% in about 12 s of training on
 
 PRESETS: dict[str, Preset] = {
     p.name: p for p in (
-        Preset("seed", "Seed notebook (784-16-16-10, sigmoid, SGD)", SEED,
+        Preset("seed", "Seed notebook: 16-16 sigmoid, SGD", SEED,
                "The notebook we started from: sigmoid everywhere, squared error, one sample at a "
                "time. It printed 94.31% after 15 epochs."),
-        Preset("fast", "Fast modern (784-16-16-10, leaky ReLU, Adam)", FAST,
+        Preset("fast", "Fast: 16-16 leaky ReLU, Adam", FAST,
                "The same 16-16 network trained the modern way: leaky ReLU, softmax with cross-entropy, "
                "Adam on shuffled batches of 16. 95.8% in 15 epochs at its seed (96.1% is the median of three seeds)."),
-        Preset("wide", "Wide (784-256-128-10, ReLU, Adam)", WIDE,
+        Preset("wide", "Wide: 256-128 ReLU, Adam", WIDE,
                "A much wider network (784-256-128-10): about 98.2% in 15 epochs."),
-        Preset("robust", "Robust (784-256-128-10, dropout, shifted digits)", ROBUST,
+        Preset("robust", "Robust: 256-128, dropout, shifts", ROBUST,
                "The wide network with dropout 0.2 and every training digit moved by up to a pixel: "
                "98.5% after about 12 s of training, about 98.9% after 20 epochs."),
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, plain
+from apptest_helpers import wait_until, open_page, plain
 from mlp import analysis
 from mlp import trace as tracing
 from runner.store import RunStore
@@ -148,7 +148,10 @@ def test_switching_units_off_shows_the_cost_here_and_on_hidden_weights(runs_dir,
     at.switch_page(COMPUTES).run()
     assert at.multiselect(key="cs_off_widget").value == [(0, 8)]
     assert at.select_slider(key="cs_snapshot").value == 15      # still the last epoch after the visit
-    at.button(key="cs_rank").click().run()
+    at.button(key="cs_rank").click().run()                 # ranks in the background, with a progress bar
+    from ui import background
+    assert wait_until(lambda: all(t.finished for t in background._tasks()[0].values()), timeout=60)
+    at.run()
     ranking = next(s for s in figures(at) if "accuracy lost" in str(s["layout"].get("title")))
     costs = analysis.unit_importance(network, mnist[2][:2000], mnist[3][:2000])
     assert ranking["data"][0]["x"][0] == pytest.approx(100 * max(c.max() for c in costs))
@@ -194,3 +197,32 @@ def test_the_train_page_shows_each_layers_gradient_and_dead_units(runs_dir, smal
     expected = analysis.layer_health(probe, x_train[:1000], y_train[:1000])
     assert [t["y"][1] for t in gradients] == pytest.approx(expected.gradient_rms, rel=1e-6)
     assert any(t["name"] == "hidden 1 dead" for t in chart["data"])
+
+
+def test_ranking_the_units_runs_in_the_background_with_a_progress_bar(runs_dir):
+    """Before: the page's script ranked the units itself (158 s on the largest network, the page frozen)."""
+    import threading
+    from unittest import mock
+
+    from ui import background
+
+    release = threading.Event()
+
+    def slow(network, X, y, progress=None):
+        progress(0.25)
+        release.wait(30)
+        return [np.arange(16) / 100, np.zeros(16)]
+
+    at = open_page(COMPUTES)
+    background._tasks()[0].clear()                         # no ranking of the seed network known yet
+    at.selectbox(key="run_picker").set_value("model:seed").run()
+    with mock.patch("mlp.analysis.unit_importance", slow):
+        at.button(key="cs_rank").click().run()
+        assert not at.exception
+        bars = [p for p in at.get("progress") if "Switching each unit off in turn: 25%" in p.proto.text]
+        assert bars, "no progress bar while the ranking runs"
+        release.set()
+        assert wait_until(lambda: all(t.finished for t in background._tasks()[0].values()), timeout=30)
+    at.run()
+    ranking = next(s for s in figures(at) if "accuracy lost" in str(s["layout"].get("title")))
+    assert ranking["data"][0]["x"][0] == pytest.approx(15.0)

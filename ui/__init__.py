@@ -67,3 +67,14 @@ def ensure_navigation():
     PagesManager.uses_pages_directory = False
     runpy.run_path(str(APP), run_name="__main__")
     st.stop()
+
+
+def narrow():
+    """True when the browser says it is a phone ("Mobi" in its User-Agent, as MDN advises): the pages
+    then draw fewer tiles per row and stack side-by-side charts, since Streamlit cannot tell the
+    server how wide the window is."""
+    try:
+        agent = st.context.headers.get("User-Agent") or ""
+    except Exception:                   # no browser behind this run (AppTest, bare mode)
+        return False
+    return "Mobi" in agent

@@ -218,18 +218,24 @@ def pixel_map(contribution, digit):
     return _as_image(_signed_heatmap(contribution, f"pixels for and against {digit}"))
 
 
-def robustness_curves(results):
+def robustness_curves(results, stacked=False):
     """Test accuracy against each fixed transform's strength; ``results`` is [(run name, {transform:
-    accuracies})], one line per run in each panel (``mlp.augment.ROBUSTNESS`` gives the strengths)."""
+    accuracies})], one line per run in each panel (``mlp.augment.ROBUSTNESS`` gives the strengths).
+    stacked: the panels one above the other (a phone), else side by side."""
     from mlp.augment import ROBUSTNESS
 
-    fig = make_subplots(cols=len(ROBUSTNESS), subplot_titles=list(ROBUSTNESS), horizontal_spacing=0.07)
+    n = len(ROBUSTNESS)
+    grid = dict(rows=n, cols=1, vertical_spacing=0.16) if stacked else dict(cols=n, horizontal_spacing=0.07)
+    fig = make_subplots(subplot_titles=list(ROBUSTNESS), **grid)
     for r, (name, result) in enumerate(results):
-        for c, (transform, strengths) in enumerate(ROBUSTNESS.items(), start=1):
+        for i, (transform, strengths) in enumerate(ROBUSTNESS.items(), start=1):
             fig.add_scatter(x=list(strengths), y=[100 * a for a in result[transform]], mode="lines+markers",
-                            name=as_text(name), legendgroup=str(r), showlegend=c == 1, row=1, col=c,
-                            line=dict(color=(TEST, TRAIN)[r % 2]))
-    fig.update_yaxes(range=[0, 100], title_text="test accuracy (%)", col=1)
+                            name=as_text(name), legendgroup=str(r), showlegend=i == 1,
+                            row=i if stacked else 1, col=1 if stacked else i, line=dict(color=(TEST, TRAIN)[r % 2]))
+    fig.update_yaxes(range=[0, 100], title_text="accuracy (%)" if stacked else "test accuracy (%)",
+                     row=None if stacked else 1, col=1)
     fig.update_yaxes(range=[0, 100])
-    fig.update_layout(height=330, margin=dict(l=0, r=0, t=40, b=0), legend=dict(orientation="h", y=-0.2))
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=720 if stacked else 330, margin=dict(l=0, r=0, t=60, b=0),
+                      legend=dict(orientation="h", y=-0.08 if stacked else -0.2))
     return fig

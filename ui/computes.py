@@ -14,7 +14,7 @@ from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
 from runner.store import new_run_id
-from ui import charts, network_charts, state
+from ui import background, charts, network_charts, state
 from ui.errors import failure_text
 from ui.markdown import escape
 
@@ -166,22 +166,26 @@ def units_off_picker(run, network):
                    "changes.")
 
 
-@st.cache_data(max_entries=16, show_spinner="Switching each unit off in turn…")
-def _importance(run_id, epoch, n, _network):
+def _importance(network, n, progress):
     x_test, y_test = state.dataset()[2:]
-    return analysis.unit_importance(_network, x_test[:n], y_test[:n])
+    return analysis.unit_importance(network, x_test[:n], y_test[:n], progress=progress)
 
 
 def importance_ranking(run, epoch, network):
-    """The units whose loss costs most accuracy, measured one unit at a time (on request)."""
+    """The units whose loss costs most accuracy, measured one unit at a time (on request, in the
+    background: a wide network takes a while)."""
     n = analysis.images_for_importance(network.sizes)
-    key = ("importance", run.id, epoch)
+    key = ("importance", run.id, float(epoch), n)
     if st.button("Rank the units by importance", key="cs_rank", icon=":material/leaderboard:",
                  help=f"Switches each hidden unit off alone and measures the accuracy on {n:,} test digits."):
         st.session_state["cs_ranked"] = key
-    if st.session_state.get("cs_ranked") != key:
-        return
-    costs = _importance(run.id, epoch, n, network)
+        background.start(key, _importance, network.copy(), n)
+    task = background.find(key) if st.session_state.get("cs_ranked") == key else None
+    if task is not None:
+        background.wait_and_show(task, "Switching each unit off in turn", lambda costs: _ranking(costs, n))
+
+
+def _ranking(costs, n):
     ranked = sorted(((float(c), (l, j)) for l, layer in enumerate(costs) for j, c in enumerate(layer)),
                     reverse=True)[:15]
     st.plotly_chart(network_charts.importance_bars([c for c, _ in ranked], [_unit_name(u) for _, u in ranked]),

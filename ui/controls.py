@@ -214,7 +214,7 @@ def controls(disabled=False, on_lr_change=None):
 
 def _bases():
     """{id: label} of what a run can start from: random weights, saved runs, shipped models."""
-    bases = {"": "random weights (a new network)"}
+    bases = {"": "random weights (new)"}
     bases.update({r.id: f"{r.name} · {r.architecture}" for r in state.store().list() if not r.damaged})
     bases.update({run_id: f"pretrained: {path.stem}" for run_id, path in state.shipped_models().items()})
     return bases

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import mlp
+import ui
 from mlp import analysis, augment
 from mlp.config import check_layers
 from ui import charts, state
@@ -112,7 +113,7 @@ def robustness(runs):
             _, _, x_test, y_test = state.dataset()
             result = augment.robustness(network, x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS])
         results.append((name, result))
-    st.plotly_chart(charts.robustness_curves(results), key="robustness", config={"displaylogo": False})
+    st.plotly_chart(charts.robustness_curves(results, stacked=ui.narrow()), key="robustness", config={"displaylogo": False})
     st.caption(f"Accuracy on the first {ROBUSTNESS_DIGITS:,} test digits, every one turned, moved or blurred by the "
                "same amount. A network trained with augmentation (Train, *Data*) holds up further "
                "from the centred, upright digits it was shown.")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+import ui
+
 import mlp
 from mlp import analysis
 from ui import charts, state
 
 UNITS_PER_PAGE = 64
 COLUMNS = 8
+NARROW_COLUMNS = 4
+"""Tiles per row on a phone: 8 tiles of a 390-pixel screen are 30 pixels each, their labels overlapping."""
 MAX_MATRIX = 128
 """Deeper weight matrices are drawn at most this many units a side (a 1024×1024 heatmap would take
 seconds to send and draw): the first 128 units of each layer, and the caption says so."""
@@ -125,7 +129,8 @@ def unit_grid(network, params, dead=None):
     cols[2].selectbox("Unit", list(range(units)), key="unit", help="Or click a unit in the grid.")
     selected = st.session_state["unit"] - start if st.session_state["unit"] in shown else None
     labels = [f"{j} · b {b0[j]:+.2f}" + (" · dead" if dead is not None and dead[j] else "") for j in shown]
-    st.plotly_chart(charts.unit_grid(images, labels, limit, COLUMNS, selected), key="unit_grid",
+    st.plotly_chart(charts.unit_grid(images, labels, limit, NARROW_COLUMNS if ui.narrow() else COLUMNS, selected),
+                    key="unit_grid",
                     on_select=_select_unit_from_click, selection_mode="points", config={"displaylogo": False})
     st.caption(f"{units} hidden units in the first layer; red pixels push a unit up, blue ones down, white "
                "ones do not matter. The label gives each unit's bias.")

@@ -322,5 +322,5 @@ def _notebook_table(history):
         theirs = mlp.NOTEBOOK_TEST_ACCURACY[e - 1] if e <= len(mlp.NOTEBOOK_TEST_ACCURACY) else None
         rows.append({"epoch": e, "test accuracy (%)": round(ours, 2), "notebook (%)": theirs,
                      "difference": None if theirs is None else round(ours - theirs, 2),
-                     "train loss": round(event.train_loss, 4), "time (s)": round(event.elapsed, 1)})
+                     "train loss": round(event.train_loss, 4), "seconds": round(event.elapsed, 1)})
     st.dataframe(rows, hide_index=True, key="epoch_table")
