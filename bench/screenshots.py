@@ -2,6 +2,7 @@
 
     python bench/screenshots.py                              # the README's pictures: bench/pictures/*.png
     python bench/screenshots.py --out /tmp/look --sizes 390x844,1280x800,1920x1080 --full
+    python bench/screenshots.py --out /tmp/phone --sizes 390x844 --full --phone
 
 It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on 10,000 images
 from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
@@ -91,8 +92,14 @@ def computes(page, every_size):
     every_size("layers")
 
 
-def tour(browser, url, folder, sizes, full):
-    page = browser.new_page(viewport={"width": sizes[0][0], "height": sizes[0][1]})
+PHONE_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+               "Version/17.0 Mobile/15E148 Safari/604.1")
+"""A phone's User-Agent (with "Mobi"): the app then lays pages out for a phone (``ui.narrow``)."""
+
+
+def tour(browser, url, folder, sizes, full, phone=False):
+    page = browser.new_page(viewport={"width": sizes[0][0], "height": sizes[0][1]},
+                            **({"user_agent": PHONE_AGENT} if phone else {}))
 
     def every_size(name):
         for size in sizes:
@@ -135,6 +142,7 @@ def main():
     parser.add_argument("--out", default=str(PICTURES), help="folder for the pictures (default: bench/pictures)")
     parser.add_argument("--sizes", default="1280x800", help="window sizes, e.g. 390x844,1280x800,1920x1080")
     parser.add_argument("--full", action="store_true", help="whole pages instead of the first screen")
+    parser.add_argument("--phone", action="store_true", help="say the browser is a phone (its User-Agent)")
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
     folder = Path(args.out)
@@ -146,7 +154,7 @@ def main():
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-            tour(browser, url, folder, sizes, args.full)
+            tour(browser, url, folder, sizes, args.full, args.phone)
             browser.close()
     finally:
         proc.terminate()

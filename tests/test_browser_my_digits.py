@@ -41,5 +41,5 @@ def test_draw_two_digits_keep_them_evaluate_a_model_on_them_and_fine_tune(page, 
     wait_for_app(page)
     button(page, "Start").click()
     wait_until_saved(page)
-    expect(page.get_by_text("Fine-tuning: started from fast")).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("Fine-tuning: started from pretrained: fast")).to_be_visible(timeout=20_000)
     expect(page.get_by_test_id("stDataFrame").filter(has_text="held-out")).to_be_visible()

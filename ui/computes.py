@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 import mlp
+import ui
 from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
@@ -253,7 +254,7 @@ def diagram(network, example, off=frozenset(), key="cs_diagram", on_select=None)
     t = tracing.trace(shown, example.x, label)
     hover = [unit_computations(shown, t, l) for l in range(len(shown.weights))]
     probabilities = analysis.as_probabilities(t.a[-1][None])[0]
-    figure = network_charts.diagram(shown, t, hover, off, probabilities)
+    figure = network_charts.diagram(shown, t, hover, off, probabilities, compact=ui.narrow())
     if on_select is None:
         st.plotly_chart(figure, key=key, config=PLAIN)
     else:

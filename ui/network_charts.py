@@ -89,13 +89,14 @@ def _edge_traces(segments):
     return traces
 
 
-def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=540):
+def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=540, compact=False):
     """The network as a graph for one input.
 
     trace:  an ``mlp.trace.Trace`` of the input (its forward values light the nodes)
     hover:  per layer, a list of each node's hover text (its computation with the live numbers)
     off:    {(layer, unit)} switched-off hidden units, drawn as grey crosses without their edges
     probabilities: (10,) what each output reads as a probability (default: the outputs themselves)
+    compact: a phone's screen: short layer labels ("h1 · 16") in a smaller font, so they do not overlap
 
     Built as one list of trace dictionaries handed to ``go.Figure`` once: adding twenty traces one
     by one costs Plotly several times more.
@@ -105,8 +106,9 @@ def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=5
     top = (HEIGHT - 28) / 2
     traces = [dict(type="heatmap", z=trace.x.reshape(28, 28), x0=0.5, dx=1, y0=top + 0.5, dy=1,
                    colorscale="Greys_r", zmin=0, zmax=1, showscale=False, hoverinfo="skip")]
-    annotations = [dict(x=0, y=top + 28 + 3, text="input: 784 pixels", showarrow=False, xanchor="left",
-                        font=dict(size=12))]
+    font = 10 if compact else 12
+    annotations = [dict(x=0, y=top + 28 + 3, text="784 pixels" if compact else "input: 784 pixels", showarrow=False,
+                        xanchor="left", font=dict(size=font))]
     ys = [node_positions(units)[0] for units in sizes[1:]]
     xs = [layer_x(l, images) for l in range(len(sizes) - 1)]
     if images:
@@ -121,12 +123,16 @@ def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=5
     outputs = trace.a[-1] if probabilities is None else probabilities
     answer = int(np.argmax(outputs))
     traces.append(dict(type="scatter", x=np.full(10, xs[-1] + 5), y=ys[-1], mode="text", hoverinfo="skip",
-                       showlegend=False, textposition="middle right", textfont=dict(size=12),
+                       showlegend=False, textposition="middle right", textfont=dict(size=font),
                        text=[f"<b>{d}: {p:.0%}</b>" if d == answer else f"{d}: {p:.0%}"
                              for d, p in enumerate(outputs)]))
     for l, x in enumerate(xs):
-        name = "outputs" if l == len(xs) - 1 else f"hidden {l + 1}"
-        annotations.append(dict(x=x, y=-1.5, text=f"{name} ({sizes[l + 1]})", showarrow=False, font=dict(size=12)))
+        last = l == len(xs) - 1
+        if compact:
+            text = "out" if last else f"h{l + 1} · {sizes[l + 1]}"
+        else:
+            text = f"{'outputs' if last else f'hidden {l + 1}'} ({sizes[l + 1]})"
+        annotations.append(dict(x=x, y=-1.5, text=text, showarrow=False, font=dict(size=font)))
     layout = dict(
         height=height, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="white", annotations=annotations,
         clickmode="event+select", dragmode=False, hoverlabel=dict(align="left", font_size=13),
