@@ -66,6 +66,16 @@ def take(page, folder, name, size, full):
     print(path)
 
 
+def nav(page, name):
+    """Go to a page through the sidebar, opening it first where a narrow window keeps it closed."""
+    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
+    on_screen = "e => { const b = e.getBoundingClientRect(); return b.width > 0 && b.right > 0 && b.left < innerWidth; }"
+    if not (link.count() and link.evaluate(on_screen)):
+        page.get_by_test_id("stExpandSidebarButton").click()
+        page.wait_for_timeout(400)                   # the sidebar slides in
+    link.click()
+
+
 def to_top(page, locator):
     locator.first.evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(300)
@@ -73,7 +83,7 @@ def to_top(page, locator):
 
 def computes(page, every_size):
     """How it computes: the diagram, the microscope after ten steps, the map of the last hidden layer."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="How it computes").click()
+    nav(page, "How it computes")
     settle(page)
     number = page.get_by_label("Test digit number (0–9,999)")
     number.fill("8")
@@ -115,11 +125,10 @@ def tour(browser, url, folder, sizes, full, phone=False):
     page.get_by_text("Saved to the runs list below.").wait_for(timeout=120_000)
     settle(page)
     for path, name in (("weights", "weights"), ("evaluate", "evaluate")):
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name={"weights": "Hidden weights",
-                                                                      "evaluate": "Evaluate"}[path]).click()
+        nav(page, {"weights": "Hidden weights", "evaluate": "Evaluate"}[path])
         settle(page)
         every_size(name)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Draw", exact=True).click()
+    nav(page, "Draw")
     settle(page)
     page.set_viewport_size({"width": max(sizes[0][0], 1024), "height": max(sizes[0][1], 800)})
     draw_three(page)
@@ -127,11 +136,11 @@ def tour(browser, url, folder, sizes, full, phone=False):
     every_size("draw")
     main_button(page, "Keep this drawing").click()
     settle(page)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="My digits").click()
+    nav(page, "My digits")
     settle(page)
     every_size("mydigits")
     computes(page, every_size)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Home", exact=True).click()
+    nav(page, "Home")
     settle(page)
     every_size("home")
     page.close()

@@ -129,7 +129,8 @@ def unit_grid(network, params, dead=None):
     cols[2].selectbox("Unit", list(range(units)), key="unit", help="Or click a unit in the grid.")
     selected = st.session_state["unit"] - start if st.session_state["unit"] in shown else None
     labels = [f"{j} · b {b0[j]:+.2f}" + (" · dead" if dead is not None and dead[j] else "") for j in shown]
-    st.plotly_chart(charts.unit_grid(images, labels, limit, NARROW_COLUMNS if ui.narrow() else COLUMNS, selected),
+    grid = dict(columns=NARROW_COLUMNS, height_per_row=92) if ui.narrow() else dict(columns=COLUMNS)
+    st.plotly_chart(charts.unit_grid(images, labels, limit, selected=selected, **grid),
                     key="unit_grid",
                     on_select=_select_unit_from_click, selection_mode="points", config={"displaylogo": False})
     st.caption(f"{units} hidden units in the first layer; red pixels push a unit up, blue ones down, white "

@@ -172,8 +172,9 @@ def _health(run_id, epoch, _network, _params):
 
 def layer_health(run_id, network, snapshots, epochs):
     """On request, each layer's gradient size and its dead and saturated units, epoch by epoch."""
-    if len(network.sizes) < 3 or not st.toggle("Inside the layers: gradient size, dead and saturated units",
-                                               key="layer_health"):
+    if len(network.sizes) < 3 or not st.toggle("Inside the layers", key="layer_health",
+                                               help="Each layer's gradient size and its dead and saturated "
+                                                    "units, epoch by epoch."):
         return
     probe = network.copy()
     healths = [_health(run_id, float(e), probe, p) for p, e in zip(snapshots, epochs)]
@@ -296,12 +297,12 @@ def _metrics(view):
     previous = history[-2].test_accuracy if len(history) > 1 else None
     cols = st.columns(3) + st.columns(3)
     cols[0].metric("Epoch", f"{last.epoch:.2f}" if last else "0")
-    whole = last is not None and last.kind == "epoch"
-    cols[1].metric("Test accuracy" + (" · all 10,000" if whole else " · 1,000 (live)" if last else ""),
-                   f"{last.test_accuracy:.2%}" if last else "–",
-                   delta=f"{history[-1].test_accuracy - previous:+.2%}" if previous is not None and whole else None,
-                   help="At each epoch's end, on the whole test set (10,000 images); between epochs, a quick "
-                        "live estimate on the first 1,000 of them, so the number can jump when an epoch ends.")
+    final = history[-1] if history else None
+    cols[1].metric("Test accuracy", f"{final.test_accuracy:.2%}" if final else "–",
+                   delta=f"{final.test_accuracy - previous:+.2%}" if previous is not None else None,
+                   help="On the whole test set (10,000 images), measured at the end of each epoch: the number "
+                        "every page shows for this run. The curve's line between epochs is a quicker live "
+                        "estimate on the first 1,000 of them.")
     cols[2].metric("Train accuracy", f"{last.train_accuracy:.2%}" if last else "–",
                    help="On 1,000 fixed training images.")
     cols[3].metric("Train loss", f"{last.train_loss:.4f}" if last else "–")

@@ -133,6 +133,8 @@ def diagram(network, trace, hover, off=frozenset(), probabilities=None, height=5
         else:
             text = f"{'outputs' if last else f'hidden {l + 1}'} ({sizes[l + 1]})"
         annotations.append(dict(x=x, y=-1.5, text=text, showarrow=False, font=dict(size=font)))
+    if compact:       # a phone's column is about 370 px wide: as tall as the square pixels make it, no more
+        height = min(height, int(370 * (HEIGHT + 13) / (xs[-1] + 31)) + 20)
     layout = dict(
         height=height, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="white", annotations=annotations,
         clickmode="event+select", dragmode=False, hoverlabel=dict(align="left", font_size=13),
