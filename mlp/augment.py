@@ -203,13 +203,19 @@ ROBUSTNESS = {"rotation (degrees)": (-45, -30, -15, 0, 15, 30, 45),
 """The fixed transforms the Evaluate page measures a network against, and their strengths."""
 
 
-def robustness(network, X, y, seed=0):
+def robustness(network, X, y, seed=0, progress=None):
     """{transform: [accuracy at each strength of ROBUSTNESS[transform]]} on X (n, 784), labels y (n,).
-    The noise is drawn from ``seed``, so two networks are measured on the very same noisy images."""
+    The noise is drawn from ``seed``, so two networks are measured on the very same noisy images.
+    ``progress(fraction)``, if given, is called after each strength."""
     rng = np.random.default_rng(seed)
     make = {"rotation (degrees)": lambda s: rotated(X, s), "shift right (pixels)": lambda s: shifted(X, s),
             "pixel noise (standard deviation)": lambda s: noisy(X, s, rng) if s else X}
-    result = {}
+    total, done, result = sum(len(s) for s in ROBUSTNESS.values()), 0, {}
     for name, strengths in ROBUSTNESS.items():
-        result[name] = [network.accuracy(make[name](s), y) for s in strengths]
+        result[name] = []
+        for s in strengths:
+            result[name].append(network.accuracy(make[name](s), y))
+            done += 1
+            if progress is not None:
+                progress(done / total)
     return result

@@ -20,14 +20,17 @@ def inside():
     epoch = float(run.snapshot_epochs[index])
     network = computes.network_at(run, index)
     example = computes.choose_input(network)
-    diagram, step, maps = st.tabs(["The network", "One step of backprop", "What each layer sees"])
-    if example is not None:
+    # Only the chosen view is computed and sent: the browser draws one view's charts, not three.
+    diagram, step, maps = st.tabs(computes.VIEWS, key=computes.VIEW, on_change="rerun")
+    if example is not None and diagram.open:
         with diagram:
             computes.diagram_section(run, epoch, network, example)
+    if example is not None and step.open:
         with step:
             computes.microscope(run, epoch, network, example)
-    with maps:
-        computes.layer_maps(run, index, network, example)
+    if maps.open:
+        with maps:
+            computes.layer_maps(run, index, network, example)
 
 
 inside()

@@ -45,3 +45,13 @@ def plain(markdown):
 def shown(*element_lists):
     """Everything the given elements (at.warning, at.error, at.markdown...) show, as plain text."""
     return " ".join(plain(element.value) for elements in element_lists for element in elements)
+
+
+def finish_background(at, timeout=120):
+    """Wait for the page's background computations (``ui.background``), then rerun it, as its
+    polling fragment would, so it shows their results."""
+    from ui import background
+
+    assert wait_until(lambda: all(t.finished for t in background._tasks()[0].values()), timeout=timeout)
+    at.run()
+    return at

@@ -39,6 +39,12 @@ def chain_rule_numbers(at):
     return tuple(int(g) for g in weight.groups()), backprop, nudged
 
 
+def view(at, name):
+    """Choose one of the page's three views (a tab): only the chosen one is drawn."""
+    at.session_state["cs_view"] = name
+    at.run()
+
+
 def metric(at, label_start):
     return next(m for m in at.metric if m.label.startswith(label_start))
 
@@ -69,9 +75,13 @@ def test_every_view_works_on_the_shipped_models_and_an_upload(model, runs_dir, m
     first = next(t_ for t_ in nodes if t_["customdata"][0] == [0, 0])
     z = float(re.search(r"= <b>(-?[0-9.e+-]+)</b><br>a =", first["hovertext"][0]).group(1))
     assert z == pytest.approx(float(t.z[0][0]), rel=2e-3, abs=2e-3)
+    assert not at.code and not [m for m in at.metric if m.label == "pixels"]   # the other views are not drawn
+    view(at, "One step of backprop")
+    assert not any("input: 784 pixels" in json.dumps(s["layout"].get("annotations")) for s in figures(at))
     (layer, source, target), backprop, nudged = chain_rule_numbers(at)
     assert backprop == pytest.approx(float(t.dW[layer][source, target]), rel=1e-2, abs=1e-9)
     assert nudged == pytest.approx(backprop, rel=2e-2, abs=1e-8)
+    view(at, "What each layer sees")
     names = ["pixels"] + [f"hidden {l + 1}" for l in range(len(sizes) - 2)] + ["output"]
     assert [m.label for m in at.metric if m.label in names] == names
 
@@ -85,6 +95,7 @@ def analysis_path(model, runs_dir):
 def test_the_microscope_agrees_with_batch_backprop_for_any_weight(runs_dir, mnist):
     at = open_page(COMPUTES)
     at.selectbox(key="run_picker").set_value("model:seed").run()
+    view(at, "One step of backprop")
     at.number_input(key="cs_index").set_value(8).run()
     for layer, source, target in ((0, 300, 5), (1, 3, 15), (2, 7, 2)):
         at.selectbox(key="cs_w_layer").set_value(layer).run()
@@ -114,6 +125,7 @@ def test_applying_the_step_lowers_the_loss_on_a_copy_and_can_be_saved(runs_dir):
     x_test, y_test = mlp.load_mnist()[2:]
     assert network.predict(x_test[index:index + 1])[0] != y_test[index]
     shipped = open("models/fast.npz", "rb").read()
+    view(at, "One step of backprop")
     at.button(key="cs_apply_1").click().run()
     before = float(metric(at, "Loss before").value)
     after = float(metric(at, "Loss after 1 step").value)
@@ -162,6 +174,7 @@ def test_the_layer_map_places_the_drawing_and_replays_the_snapshots(runs_dir):
     at.selectbox(key="run_picker").set_value("model:seed").run()
     at.session_state["drawing_input"] = mlp.load_mnist()[2][0]            # as the Draw page leaves it
     at.segmented_control(key="cs_source").set_value("my drawing").run()
+    view(at, "What each layer sees")
     assert not at.exception
     assert at.selectbox(key="cs_drawing_label").value == 7
     maps = [s for s in figures(at) if any(t.get("name") == "your drawing" for t in s["data"])]
@@ -219,8 +232,10 @@ def test_ranking_the_units_runs_in_the_background_with_a_progress_bar(runs_dir):
     with mock.patch("mlp.analysis.unit_importance", slow):
         at.button(key="cs_rank").click().run()
         assert not at.exception
+        assert wait_until(lambda: any(t.fraction == 0.25 for t in background._tasks()[0].values()), timeout=30)
+        at.run()                                             # as the fragment's next poll
         bars = [p for p in at.get("progress") if "Switching each unit off in turn: 25%" in p.proto.text]
-        assert bars, "no progress bar while the ranking runs"
+        assert bars, [p.proto.text for p in at.get("progress")]
         release.set()
         assert wait_until(lambda: all(t.finished for t in background._tasks()[0].values()), timeout=30)
     at.run()

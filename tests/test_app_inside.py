@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, plain
+from apptest_helpers import finish_background, open_page, plain
 from runner.store import RunStore, new_run_id
 
 WEIGHTS, EVALUATE = "pages/weights.py", "pages/evaluate.py"
@@ -167,7 +167,7 @@ def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     untrained = new_run_id()
     RunStore(runs_dir).save(untrained, mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier"),
                             {"name": "untrained"})
-    at = open_page(EVALUATE, query={"run": untrained})
+    at = finish_background(open_page(EVALUATE, query={"run": untrained}))       # robustness, in the background
     titles = [json.dumps(s["layout"].get("title")) for s in figures(at).values()]
     assert any("untrained" in t for t in titles) and sum("confusion" in t or "small" in t or "untrained" in t
                                                           for t in titles) >= 3

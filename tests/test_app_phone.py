@@ -7,7 +7,7 @@ from unittest import mock
 import pytest
 
 import ui
-from apptest_helpers import open_page
+from apptest_helpers import finish_background, open_page
 from test_app_inside import figures, grid
 
 WEIGHTS, EVALUATE, COMPUTES = "pages/weights.py", "pages/evaluate.py", "pages/computes.py"
@@ -30,6 +30,7 @@ def test_on_a_phone_the_pages_draw_narrow_layouts(runs_dir):
         tiles = grid(at)["data"][1]
         assert len({round(x) for x in tiles["x"]}) == 4                 # four tiles a row
         at.switch_page(EVALUATE).run()
+        finish_background(at)
         robustness = next(s for s in figures(at).values() if "rotation (degrees)" in json.dumps(s["layout"]))
         assert {t["xaxis"] for t in robustness["data"]} == {"x", "x2", "x3"}
         assert "yaxis3" in robustness["layout"] and robustness["layout"]["yaxis3"]["domain"][1] < 0.5  # stacked

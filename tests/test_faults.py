@@ -144,6 +144,8 @@ def test_every_save_on_a_full_disk_says_so_and_keeps_what_was_there(runs_dir):
 
     at.switch_page(COMPUTES).run()
     at.selectbox(key="run_picker").set_value("model:seed").run()
+    at.session_state["cs_view"] = "One step of backprop"
+    at.run()
     at.button(key="cs_apply_1").click().run()
     with DiskFull():
         at.button(key="cs_save_copy").click().run()                                  # save a copy as a run

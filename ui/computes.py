@@ -478,6 +478,9 @@ def _chain_rule(network, t, example, layer, source, target, update):
     st.code("\n".join(lines), language=None, wrap_lines=True)
 
 
+VIEWS = ("The network", "One step of backprop", "What each layer sees")
+VIEW = "cs_view"
+"""Session key of the chosen view (a tab's label): only that view is computed and drawn."""
 SURE_LOSS = 1e-3
 """Below this loss on the example, the microscope says why a step changes (almost) nothing."""
 

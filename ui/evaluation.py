@@ -8,7 +8,7 @@ import mlp
 import ui
 from mlp import analysis, augment
 from mlp.config import check_layers
-from ui import charts, state
+from ui import background, charts, state
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -95,24 +95,34 @@ def mistake_card(x, probabilities, true_digit, scale=3, bar_width=6, height=84):
 ROBUSTNESS_DIGITS = 2_000
 
 
-@st.cache_data(max_entries=16, show_spinner="Turning, moving and blurring 2,000 test digits…")
-def _robustness(run_id, version, _network):
+def _measure_robustness(named_networks, progress):
+    """[(name, robustness result)] of each (name, network), one after the other."""
     _, _, x_test, y_test = state.dataset()
-    return augment.robustness(_network, x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS])
+    X, y, results = x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS], []
+    for i, (name, network) in enumerate(named_networks):
+        share = lambda f, i=i: progress((i + f) / len(named_networks))   # noqa: E731
+        results.append((name, augment.robustness(network, X, y, progress=share)))
+    return results
+
+
+def _version(run_id, network):
+    """What identifies these weights: the saved file's version, or (a run still training) its numbers."""
+    path = state.model_file(run_id)
+    if path is not None and path.exists():
+        return path.stat().st_mtime_ns
+    return hash(network.params.tobytes())
 
 
 def robustness(runs):
     """Test accuracy of each (id, name, network) in ``runs`` against rotation, shift and pixel noise,
-    so a learner sees what augmentation buys."""
-    results = []
-    for run_id, name, network in runs:
-        path = state.model_file(run_id)
-        if path is not None and path.exists():                 # a saved file: measured once per version
-            result = _robustness(run_id, path.stat().st_mtime_ns, network)
-        else:                                                  # a run still training: its weights now
-            _, _, x_test, y_test = state.dataset()
-            result = augment.robustness(network, x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS])
-        results.append((name, result))
+    so a learner sees what augmentation buys. Measured in the background (about a second a network
+    on two cores), once per version of the weights."""
+    key = ("robustness",) + tuple((run_id, name, _version(run_id, network)) for run_id, name, network in runs)
+    task = background.start(key, _measure_robustness, [(name, network.copy()) for _, name, network in runs])
+    background.wait_and_show(task, f"Turning, moving and blurring {ROBUSTNESS_DIGITS:,} test digits", _robustness_chart)
+
+
+def _robustness_chart(results):
     st.plotly_chart(charts.robustness_curves(results, stacked=ui.narrow()), key="robustness", config={"displaylogo": False})
     st.caption(f"Accuracy on the first {ROBUSTNESS_DIGITS:,} test digits, every one turned, moved or blurred by the "
                "same amount. A network trained with augmentation (Train, *Data*) holds up further "
