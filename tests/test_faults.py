@@ -308,3 +308,14 @@ def test_a_fine_tune_link_says_which_of_its_settings_the_base_network_replaced(r
     assert "layers=784-32-10 (it is 784-16-16-10)" in note and "activation=relu (it is sigmoid)" in note
     assert "loss=squared_error" not in note                        # the seed's own loss: nothing replaced
     assert at.selectbox(key="activation").value == "sigmoid"
+
+
+def test_a_fine_tuning_runs_progress_counts_the_learners_digits():
+    """Before: "epoch 2 of 2 · 101%": the total left out the learner's digits, each seen N times an epoch."""
+    from runner.jobs import Job
+
+    config = QUICK.replace(my_digits="a1b2c3d4e5f6", my_digits_repeat=5, epochs=2)
+    inputs = {"extra_x": np.zeros((8, 784), np.float32), "extra_y": np.zeros(8, np.int64)}
+    trainer = mlp.Trainer(config, mlp.load_mnist(), extra=(inputs["extra_x"], inputs["extra_y"]))
+    job = Job(None, config, "fine-tune", new_run_id(), inputs=inputs)
+    assert job.epoch_size == trainer.epoch_size == 300 + 8 * 5

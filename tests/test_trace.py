@@ -175,3 +175,10 @@ def test_layer_health_measures_gradients_dead_and_saturated_units(rng):
     sigmoid.weights[0][...] *= 200                          # huge weights: the first layer saturates
     loud = analysis.layer_health(sigmoid, X, y)
     assert loud.saturated[0] > 0.9 > calm.saturated[0] and loud.dead == [0.0, 0.0]
+
+
+def test_numbers_on_the_page_never_read_minus_zero():
+    """Before: a loss that rounded to zero read "-0" in the microscope."""
+    from ui.computes import _number
+
+    assert _number(-0.0) == "0" and _number(-1e-30) != "-0" and _number(-0.5) == "-0.5"
