@@ -96,29 +96,22 @@ def outcome(reader, content):
 
 
 # ---- mutations -----------------------------------------------------------------------------------
-def central_entries(content):
-    """Offsets of the central directory's entries."""
-    offsets, at = [], content.find(b"PK\x01\x02")
+def offsets_of(content, signature):
+    """Where each zip record starting with ``signature`` lies (b"PK\x03\x04": local headers,
+    b"PK\x01\x02": the central directory's entries)."""
+    offsets, at = [], content.find(signature)
     while at >= 0:
         offsets.append(at)
-        at = content.find(b"PK\x01\x02", at + 4)
-    return offsets
-
-
-def local_headers(content):
-    offsets, at = [], content.find(b"PK\x03\x04")
-    while at >= 0:
-        offsets.append(at)
-        at = content.find(b"PK\x03\x04", at + 4)
+        at = content.find(signature, at + 4)
     return offsets
 
 
 def with_field(content, local_offset, central_offset, value):
     """Set a 2-byte field of every entry (local headers and central directory) to ``value``."""
     out = bytearray(content)
-    for at in local_headers(content):
+    for at in offsets_of(content, b"PK\x03\x04"):
         out[at + local_offset:at + local_offset + 2] = struct.pack("<H", value)
-    for at in central_entries(content):
+    for at in offsets_of(content, b"PK\x01\x02"):
         out[at + central_offset:at + central_offset + 2] = struct.pack("<H", value)
     return bytes(out)
 

@@ -154,58 +154,41 @@ def test_every_save_on_a_full_disk_says_so_and_keeps_what_was_there(runs_dir):
 
 
 # ---- rename racing delete ----------------------------------------------------------------------------
+def race(*actions):
+    """Run the ``actions`` in threads of their own, let go at the same instant; their results."""
+    go, results = threading.Barrier(len(actions)), [None] * len(actions)
+
+    def run(i):
+        go.wait()
+        try:
+            results[i] = actions[i]()
+        except (RunGone, KeyError) as gone:            # the other one deleted it first
+            results[i] = gone
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(actions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_a_rename_racing_a_delete_never_brings_the_run_back(tmp_path):
     store = RunStore(tmp_path / "runs")
     for trial in range(20):
         run_id = new_run_id()
         store.save(run_id, mlp.Network([784, 8, 10]), {"name": f"run {trial}"})
-        results = {}
-        go = threading.Barrier(2)
-
-        def rename():
-            go.wait()
-            try:
-                results["rename"] = store.rename(run_id, "new name").name
-            except RunGone:
-                results["rename"] = "gone"
-
-        def delete():
-            go.wait()
-            results["delete"] = store.delete(run_id)
-
-        threads = [threading.Thread(target=rename), threading.Thread(target=delete)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert results["delete"] is True and not store.exists(run_id), (trial, results)
-        assert results["rename"] in ("new name", "gone")
+        renamed, deleted = race(lambda: store.rename(run_id, "new name"), lambda: store.delete(run_id))
+        assert deleted is True and not store.exists(run_id), (trial, renamed, deleted)
+        assert isinstance(renamed, RunGone) or renamed.name == "new name"
 
 
 def test_a_collection_rename_racing_its_delete_never_brings_it_back(tmp_path):
     digits = DigitStore(tmp_path / "runs")
     for trial in range(20):
         cid = digits.create("mine")
-        go = threading.Barrier(2)
-        outcome = {}
-
-        def rename():
-            go.wait()
-            try:
-                digits.rename(cid, "renamed")
-            except KeyError:
-                outcome["rename"] = "gone"
-
-        def delete():
-            go.wait()
-            outcome["delete"] = digits.delete(cid)
-
-        threads = [threading.Thread(target=rename), threading.Thread(target=delete)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert outcome["delete"] and not digits.exists(cid), (trial, outcome)
+        renamed, deleted = race(lambda: digits.rename(cid, "renamed"), lambda: digits.delete(cid))
+        assert deleted is True and not digits.exists(cid), (trial, renamed, deleted)
 
 
 def test_two_sessions_deleting_and_renaming_one_run_are_both_told_the_truth(runs_dir):
