@@ -215,11 +215,11 @@ class TrainingWorker:
         t = self.trainer
         if not t.samples_seen:
             return                               # nothing trained, nothing worth keeping
-        meta = {"name": self.spec.name, "status": self.status, "created": self.spec.created or time.time(),
-                "finished": time.time(), "error": t.error or self.error, "dataset": "mnist", **t.results()}
-        if self.fine_tune is not None:
-            meta["fine_tune"] = self.fine_tune = self._measure_fine_tune("after")
         try:
+            meta = {"name": self.spec.name, "status": self.status, "created": self.spec.created or time.time(),
+                    "finished": time.time(), "error": t.error or self.error, "dataset": "mnist", **t.results()}
+            if self.fine_tune is not None:
+                meta["fine_tune"] = self.fine_tune = self._measure_fine_tune("after")
             RunStore(self.spec.runs_dir).save(self.spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
             self.saved = True
         except Exception as err:                # a full disk, a read-only folder, anything: say so
