@@ -302,3 +302,46 @@ def test_a_fine_tuning_runs_progress_counts_the_learners_digits():
     trainer = mlp.Trainer(config, mlp.load_mnist(), extra=(inputs["extra_x"], inputs["extra_y"]))
     job = Job(None, config, "fine-tune", new_run_id(), inputs=inputs)
     assert job.epoch_size == trainer.epoch_size == 300 + 8 * 5
+
+
+# ---- what a learner reads ---------------------------------------------------------------------------
+def test_a_fine_tuning_run_names_the_saved_run_it_starts_from(runs_dir):
+    """Before: "started from 91627d54dba6" (the run's id) instead of its name."""
+    from ui import live
+
+    store = RunStore(runs_dir)
+    base = new_run_id()
+    store.save(base, mlp.Network([784, 8, 10], "relu", "softmax", "cross_entropy", "he"), {"name": "my first run"})
+    inputs = live._resolve_fine_tune(QUICK.replace(start_from=base))
+    assert inputs["base_name"] == "my first run"
+    assert live._resolve_fine_tune(QUICK.replace(start_from="model:fast", layers=(784, 16, 16, 10),
+                                                 activation="leaky_relu"))["base_name"] == "pretrained: fast"
+
+
+def test_the_microscope_names_each_subscripts_layer_and_says_why_a_sure_example_does_not_move(runs_dir):
+    at = open_page(COMPUTES, query={"run": "model:wide"})
+    at.session_state["cs_view"] = "One step of backprop"
+    at.run()
+    at.selectbox(key="cs_w_layer").set_value(1).run()
+    text = next(c.value for c in at.code if "backprop's ∂C/∂w" in c.value)
+    assert "(the output of unit" in text and "of layer “hidden 1”) to unit" in text and "of layer “hidden 2”" in text
+    assert "The network is already sure of this example" in shown(at.info)      # test digit 0: wide is sure
+    at.button(key="cs_mistake").click().run()
+    assert "already sure" not in shown(at.info)
+
+
+@pytest.mark.parametrize("mutation", ["JSON nested 5,000 deep", "encrypted", "deflate64", "negative shape"])
+def test_crafted_uploads_are_refused_with_a_reason(mutation, runs_dir):
+    """Before: each showed a traceback, as a model upload and as a digits upload."""
+    from test_app_hostile import FakeUpload
+    from test_app_my_digits import mock_upload
+    from test_bounded_reads import digits_file
+
+    with mock.patch("streamlit.file_uploader", return_value=FakeUpload(STRUCTURED[mutation](valid_model()))):
+        at = open_page(TRAIN)
+    assert not at.exception and "That file was refused" in shown(at.error)
+    at = open_page(MINE)
+    with mock_upload(at, "crafted.npz", STRUCTURED[mutation](digits_file())):
+        at.run()
+    assert not at.exception and "Not kept: crafted.npz" in shown(at.error)
+    assert RunStore(runs_dir).list() == [] and DigitStore(runs_dir).list() == []
