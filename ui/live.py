@@ -300,9 +300,9 @@ def _metrics(view):
     final = history[-1] if history else None
     cols[1].metric("Test accuracy", f"{final.test_accuracy:.2%}" if final else "–",
                    delta=f"{final.test_accuracy - previous:+.2%}" if previous is not None else None,
-                   help="On the whole test set (10,000 images), measured at the end of each epoch: the number "
-                        "every page shows for this run. The curve's line between epochs is a quicker live "
-                        "estimate on the first 1,000 of them.")
+                   help="On the whole test set (10,000 images), measured at the end of each epoch. The curve's "
+                        "line between epochs is a quicker live estimate on the first 1,000 of them; a run "
+                        "stopped mid-epoch is saved with its final weights' score on all 10,000.")
     cols[2].metric("Train accuracy", f"{last.train_accuracy:.2%}" if last else "–",
                    help="On 1,000 fixed training images.")
     cols[3].metric("Train loss", f"{last.train_loss:.4f}" if last else "–")
