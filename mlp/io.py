@@ -12,9 +12,10 @@ Reading is bounded before anything is inflated, through ``mlp.npz`` (the one rea
 the app reads): ``load`` refuses unknown members without reading them, reads ``meta`` first (at most
 ``MAX_META_BYTES``), works out from the architecture how large every other member must be, checks
 each member's .npy header (dtype, shape) against that, and only then reads exactly that many bytes.
-A 4 MB file that would inflate to 4 GB is refused having read a few kilobytes. Every metadata field is then checked for type and range (``check_meta``): the
-architecture must be right or the file is refused; a descriptive field that is wrong (an accuracy of
-"99%", a history that is not a list of events) is dropped, and the reason is kept in ``notices``.
+A 4 MB file that would inflate to 4 GB is refused having read a few kilobytes. Every metadata field
+is then checked for type and range (``check_meta``): the architecture must be right or the file is
+refused; a descriptive field that is wrong (an accuracy of "99%", a history that is not a list of
+events) is dropped, and the reason is kept in ``notices``.
 """
 from __future__ import annotations
 
@@ -248,10 +249,8 @@ def _parse_meta(raw, name):
 def check_meta(meta):
     """Check every field of a model file's metadata. Returns ``(meta, notices)``: a new dict holding
     the architecture and every descriptive field that is well formed, and one notice per field that
-    was dropped. Raises ValueError if the architecture itself is wrong (the file is then unusable)."""
-    if type(meta.get("format_version")) is not int or meta["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"format version {meta.get('format_version')!r} is not supported "
-                         f"(this app reads version {FORMAT_VERSION})")
+    was dropped. Raises ValueError if the architecture itself is wrong (the file is then unusable).
+    The format and its version are ``mlp.npz.check_format``'s to check, before this."""
     sizes = meta.get("sizes")
     if not (isinstance(sizes, list) and 2 <= len(sizes) <= 64 and all(type(s) is int for s in sizes)):
         raise ValueError(f"'sizes' should be a list of 2 to 64 whole numbers, got {_short(sizes)}")

@@ -136,11 +136,14 @@ class Job:
         if network is None:
             return b""
         view = self.view()
-        history = [e.to_dict() for e in view["history"]]
-        return to_bytes(network, *self.snapshot_arrays(), name=self.name, status=view["status"],
-                        created=self.created, config=self.config.to_dict(), history=history,
-                        progress=[e.to_dict() for e in view["progress"]], dataset="mnist",
-                        test_accuracy=history[-1]["test_accuracy"] if history else None)
+        return to_bytes(network, *self.snapshot_arrays(), **self._meta(
+            view["status"], [e.to_dict() for e in view["history"]], [e.to_dict() for e in view["progress"]]))
+
+    def _meta(self, status, history, progress):
+        """The run's metadata as the server saves it: what it knows of the run, and its events."""
+        return {"name": self.name, "status": status, "created": self.created, "dataset": "mnist",
+                "config": self.config.to_dict(), "test_accuracy": history[-1]["test_accuracy"] if history else None,
+                "history": history, "progress": progress}
 
     def snapshot_arrays(self):
         """The snapshots so far: parameters (k, n_params) and their epochs (k,)."""
@@ -246,16 +249,14 @@ class Job:
             snapshots = list(self._snapshots)
         network = self.network()
         network.params[...] = params
-        self._failure += f" What it had learned up to epoch {epoch:g} (its last snapshot) is saved."
-        meta = {"name": self.name, "status": self.status, "created": self.created, "finished": time.time(),
-                "error": self._failure, "dataset": "mnist", "config": self.config.to_dict(),
-                "test_accuracy": history[-1]["test_accuracy"] if history else None,
-                "history": history, "progress": progress}
+        error = self._failure + f" What it had learned up to epoch {epoch:g} (its last snapshot) is saved."
+        meta = {**self._meta(self.status, history, progress), "finished": time.time(), "error": error}
         try:
             self.registry.store.save(self.id, network, meta, np.stack([p for _, p in snapshots]),
                                      np.array([e for e, _ in snapshots]))
             with self._lock:
                 self._state["saved"] = True
+            self._failure = error                      # said only once it is true
         except Exception as err:
             with self._lock:
                 self._state["unsaved"] = save_failure(err)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+import ui
+
 MAX_TASKS = 32
 
 
@@ -69,8 +71,6 @@ def find(key):
 def wait_and_show(task, label, show):
     """While ``task`` runs, a progress bar refreshed every second; once it has finished, ``show(result)``
     (or its error). Drawn in a fragment, so only this part of the page reruns."""
-    from ui.live import stop_polling
-
     @st.fragment(run_every=None if task.finished else 1.0)
     def area():
         if not task.finished:
@@ -82,6 +82,6 @@ def wait_and_show(task, label, show):
             st.error(f"{label} failed: {task.error}", icon=":material/error:")
         else:
             show(task.result)
-        stop_polling()
+        ui.stop_polling()
 
     area()

@@ -106,6 +106,7 @@ def init_controls():
 
 
 ARCHITECTURE = ("activation", "output", "loss")
+"""The settings besides the layers that a network's weights fix (a run starting from it takes them)."""
 
 
 def _replaced_by_base(config):
@@ -238,7 +239,7 @@ def _adopt_base():
     st.session_state["n_hidden"] = len(hidden)
     for i, units in enumerate(hidden):
         st.session_state[f"units_{i}"] = units
-    for name in ("activation", "output", "loss"):
+    for name in ARCHITECTURE:
         st.session_state[name] = meta[name]
 
 

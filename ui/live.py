@@ -187,27 +187,6 @@ def layer_health(run_id, network, snapshots, epochs):
                "saturated sigmoid or tanh sits on a flat end of its curve, where almost no gradient passes.")
 
 
-def stop_polling():
-    """Ask the browser to stop re-running the current fragment on its timer.
-
-    Streamlit sends this message itself for fragments it removes; a fragment cannot otherwise turn
-    its own ``run_every`` off without a full rerun of the page, and a full rerun started by the page
-    (not by the user) can swallow a click on another page made in the same instant. Streamlit
-    internals: recheck on upgrades. Without them the fragment just keeps polling until the next
-    interaction."""
-    try:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-        from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
-
-        fragment_id, ctx = ThreadState.get().fragment_id, get_script_run_ctx()
-        if fragment_id and ctx is not None:
-            msg = ForwardMsg()
-            msg.stop_auto_rerun.fragment_ids.append(fragment_id)
-            ctx.enqueue(msg)
-    except (ImportError, AttributeError):
-        pass
-
-
 def training_area(settings_panel, runs_panel):
     """Everything on the Train page that depends on the current run, as one fragment: the settings
     (locked while a run trains), the run's buttons, its live view and the saved runs. While a run
@@ -232,7 +211,7 @@ def training_area(settings_panel, runs_panel):
         st.divider()
         runs_panel()
         if polling and finished:
-            stop_polling()
+            ui.stop_polling()
 
     area()
 
