@@ -1,19 +1,31 @@
-"""Entry point: page setup and navigation. Run with `python -m streamlit run app.py`."""
+"""Entry point: the identity cookie, page setup and navigation. Run with `python -m streamlit run app.py`.
+
+``app`` is the ASGI application ``streamlit run`` serves: Streamlit's own, with one middleware that
+gives every browser its identity cookie (``ui.cookie``). The rest is the script every session runs.
+"""
 import streamlit as st
+from starlette.middleware import Middleware
 
-import ui
+from ui.cookie import BrowserIdentity
 
-# An emoji favicon is drawn by the browser itself; a ":material/...:" one would be fetched from a font server.
-st.set_page_config(page_title="MLP from scratch", page_icon="🧠", layout="wide")
+app = st.App(__file__, middleware=[Middleware(BrowserIdentity)])
 
-pages = st.navigation([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/weights.py", title="Hidden weights", icon=":material/grid_on:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
-    st.Page("pages/computes.py", title="How it computes", icon=":material/account_tree:"),
-])
-with ui.inside_navigation(), ui.timed_run(pages.title):
-    pages.run()
+if st.runtime.exists():
+    import ui
+    from ui import identity
+
+    # An emoji favicon is drawn by the browser itself; a ":material/...:" one would be fetched from a font server.
+    st.set_page_config(page_title="MLP from scratch", page_icon="🧠", layout="wide")
+
+    pages = st.navigation([
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/weights.py", title="Hidden weights", icon=":material/grid_on:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
+        st.Page("pages/computes.py", title="How it computes", icon=":material/account_tree:"),
+    ])
+    identity.panel()
+    with ui.inside_navigation(), ui.timed_run(pages.title):
+        pages.run()

@@ -30,6 +30,7 @@ import mlp  # noqa: E402
 from runner import dataset  # noqa: E402
 from runner.jobs import Registry  # noqa: E402
 from runner.local import LocalTransport  # noqa: E402
+from runner.identity import Person  # noqa: E402
 from runner.store import RunStore  # noqa: E402
 from runner.worker import TrainingWorker  # noqa: E402
 
@@ -86,7 +87,7 @@ def throughput(transport, config, n, runs_dir, memory=None):
     """Total samples per second of n runs of ``config`` started at once (wall time to the last save)."""
     registry = Registry(RunStore(runs_dir), transport, max_running=n)
     started = time.perf_counter()
-    jobs = [registry.submit(config, name=f"scale {i}") for i in range(n)]
+    jobs = [registry.submit(config, Person("be" * 16, "bench"), name=f"scale {i}") for i in range(n)]
     if memory is not None:
         while not all(job.samples_seen for job in jobs):
             time.sleep(0.05)

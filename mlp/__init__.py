@@ -17,9 +17,10 @@ from .network import INITS, Network
 from .optimizers import OPTIMIZERS
 from .preprocess import canvas_to_mnist, plain_resize
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS
+from .runs import RunMeta, Status
 from .training import Event, Snapshot, Trainer, TrainingDiverged, evaluate
 
 __all__ = ["ACTIVATIONS", "CHOICES", "ConfigError", "DataError", "Event", "INITS", "LOSSES", "ModelFileError",
-           "NOTEBOOK_TEST_ACCURACY", "Network", "OPTIMIZERS", "OUTPUTS", "PRESETS", "SavedModel", "Snapshot",
+           "NOTEBOOK_TEST_ACCURACY", "Network", "OPTIMIZERS", "OUTPUTS", "PRESETS", "RunMeta", "SavedModel", "Snapshot", "Status",
            "TrainConfig", "Trainer", "TrainingDiverged", "canvas_to_mnist", "evaluate", "load", "load_mnist",
            "plain_resize", "save"]

@@ -2,7 +2,9 @@
 
 File layout (format version 1), plain arrays only (never pickle):
 
-    meta     a 0-d unicode array holding JSON: {"format": "mlp-digits", "format_version": 1, "name": ...}
+    meta     a 0-d unicode array holding JSON: {"format": "mlp-digits", "format_version": 1, "name": ...,
+             "owner": ..., "owner_name": ...} (the owner fields, ``mlp.runs.OWNER``, are optional: a
+             collection kept before collections had owners is nobody's)
     images   float32 (n, 784) in [0, 1]: each drawing as the network receives it (28×28)
     raw      uint8 (n, 280, 280): each drawing as it was drawn on the canvas (grey levels)
     labels   uint8 (n,) in 0..9: the digit each drawing is
@@ -14,6 +16,7 @@ read first, the count it implies is checked against every member's .npy header (
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ import numpy as np
 
 from .io import MAX_TEXT, ModelFileError, atomic_write
 from .npz import check_format, open_npz
+from .runs import MAX_OWNER_NAME, OWNER
 
 FORMAT = "mlp-digits"
 FORMAT_VERSION = 1
@@ -39,21 +43,24 @@ class DigitsFileError(ModelFileError):
 
 @dataclass(frozen=True)
 class Digits:
-    """A collection: name, and per drawing its id, image (784,), canvas (280, 280) and label."""
+    """A collection: name, and per drawing its id, image (784,), canvas (280, 280) and label; its
+    owner (an owner id, or None: nobody's) and how its owner was called."""
 
     name: str
     ids: tuple
     images: np.ndarray
     raw: np.ndarray
     labels: np.ndarray
+    owner: str | None = None
+    owner_name: str | None = None
 
     def __len__(self):
         return len(self.ids)
 
     @classmethod
-    def empty(cls, name):
+    def empty(cls, name, owner=None, owner_name=None):
         return cls(name, (), np.zeros((0, 784), np.float32), np.zeros((0, CANVAS, CANVAS), np.uint8),
-                   np.zeros(0, np.uint8))
+                   np.zeros(0, np.uint8), owner, owner_name)
 
     def with_drawing(self, drawing_id, image, raw, label):
         """A new collection with one more drawing (ValueError if it is full or the drawing is malformed)."""
@@ -63,17 +70,21 @@ class Digits:
         raw = np.asarray(raw, np.uint8).reshape(1, CANVAS, CANVAS)
         if not (0 <= int(label) <= 9 and ID.fullmatch(drawing_id) and np.isfinite(image).all()):
             raise ValueError("a drawing needs a digit 0-9 and a finite image")
-        return Digits(self.name, (*self.ids, drawing_id), np.concatenate([self.images, np.clip(image, 0, 1)]),
-                      np.concatenate([self.raw, raw]), np.append(self.labels, np.uint8(label)))
+        return dataclasses.replace(self, ids=(*self.ids, drawing_id),
+                                   images=np.concatenate([self.images, np.clip(image, 0, 1)]),
+                                   raw=np.concatenate([self.raw, raw]), labels=np.append(self.labels, np.uint8(label)))
 
     def without(self, drawing_id):
         """A new collection without the drawing ``drawing_id`` (the same one if it is not there)."""
         keep = np.array([i != drawing_id for i in self.ids], bool)
-        return Digits(self.name, tuple(i for i in self.ids if i != drawing_id), self.images[keep], self.raw[keep],
-                      self.labels[keep])
+        return dataclasses.replace(self, ids=tuple(i for i in self.ids if i != drawing_id), images=self.images[keep],
+                                   raw=self.raw[keep], labels=self.labels[keep])
 
     def renamed(self, name):
-        return Digits(clean_name(name), self.ids, self.images, self.raw, self.labels)
+        return dataclasses.replace(self, name=clean_name(name))
+
+    def owned_by(self, owner, owner_name):
+        return dataclasses.replace(self, owner=owner, owner_name=owner_name)
 
 
 def clean_name(name, fallback="my digits"):
@@ -84,6 +95,7 @@ def clean_name(name, fallback="my digits"):
 def save(digits: Digits, path):
     """Write the collection to ``path`` atomically."""
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": digits.name}
+    meta.update({k: v for k, v in (("owner", digits.owner), ("owner_name", digits.owner_name)) if v is not None})
     arrays = {"meta": np.array(json.dumps(meta)), "images": digits.images.astype(np.float32),
               "raw": digits.raw.astype(np.uint8), "labels": digits.labels.astype(np.uint8),
               "ids": np.array(digits.ids, dtype="<U12")}
@@ -114,7 +126,8 @@ def load(path) -> Digits:
         raise DigitsFileError(f"{name}: each drawing's id should be up to 12 hex digits, and unique")
     if not (np.isfinite(images).all() and images.min(initial=0) >= 0 and images.max(initial=0) <= 1):
         raise DigitsFileError(f"{name}: the images should hold numbers between 0 and 1")
-    return Digits(meta["name"], tuple(ids.tolist()), images.astype(np.float32), raw, labels.astype(np.uint8))
+    return Digits(meta["name"], tuple(ids.tolist()), images.astype(np.float32), raw, labels.astype(np.uint8),
+                  meta["owner"], meta["owner_name"])
 
 
 def _count(archive, name):
@@ -135,4 +148,10 @@ def _meta(raw, name):
         raise DigitsFileError(f"{name}: its metadata is not readable JSON") from None
     check_format(meta, FORMAT, FORMAT_VERSION, DigitsFileError, name, "a digits collection")
     meta["name"] = clean_name(meta.get("name") if isinstance(meta.get("name"), str) else None)[:MAX_TEXT]
+    owner, owner_name = meta.get("owner"), meta.get("owner_name")
+    if owner is not None and not (type(owner) is str and OWNER.fullmatch(owner)):
+        raise DigitsFileError(f"{name}: its owner should be an owner id (32 hexadecimal digits)")
+    if owner_name is not None and not (type(owner_name) is str and len(owner_name) <= MAX_OWNER_NAME):
+        raise DigitsFileError(f"{name}: its owner's name should be text of at most {MAX_OWNER_NAME} characters")
+    meta["owner"], meta["owner_name"] = owner, owner_name
     return meta

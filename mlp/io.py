@@ -32,6 +32,7 @@ import numpy as np
 
 from .network import Network, check_architecture, parameter_count
 from .npz import UnreadableFile, check_format, open_npz
+from .runs import MAX_OWNER_NAME, OWNER, Status
 
 FORMAT = "mlp-mnist"
 FORMAT_VERSION = 1
@@ -45,7 +46,8 @@ SAVED_SNAPSHOT_BYTES = 32 * 2**20
 """The most snapshot data ``thin_snapshots`` keeps by default (a long wide run keeps fewer than one per epoch)."""
 MAX_EVENTS = 20_000
 MAX_TEXT = 2_000
-STATUSES = ("done", "stopped", "diverged", "failed", "interrupted", "uploaded")
+STATUSES = tuple(status for status in Status if status.saved)
+"""The statuses a run file may hold (``mlp.runs.Status``)."""
 EVENT_KINDS = ("progress", "epoch")
 _LAYER_KEY = re.compile(r"[Wb]\d{1,3}")
 
@@ -300,7 +302,7 @@ def _optional_text(value):
 
 
 def _status(value):
-    return None if value in STATUSES else f"should be one of {', '.join(STATUSES)}, got {_short(value)}"
+    return None if type(value) is str and value in STATUSES else f"should be one of {', '.join(STATUSES)}, got {_short(value)}"
 
 
 def _timestamp(value):
@@ -318,6 +320,11 @@ def _fraction(value):
 def _run_id(value):
     return None if type(value) is str and re.fullmatch(r"[0-9a-f]{12}", value) else \
         f"should be 12 hexadecimal digits, got {_short(value)}"
+
+
+def _owner(value):
+    return None if type(value) is str and OWNER.fullmatch(value) else \
+        f"should be an owner id (32 hexadecimal digits), got {_short(value)}"
 
 
 def _config(value):
@@ -392,7 +399,7 @@ FIELD_CHECKS = {
     "run_id": _run_id, "name": lambda v: _text(v, 200), "status": _status, "created": _timestamp,
     "finished": _timestamp, "error": _optional_text, "dataset": lambda v: _text(v, 500),
     "config": _config, "test_accuracy": _fraction, "history": _events, "progress": _events,
-    "fine_tune": _fine_tune,
+    "fine_tune": _fine_tune, "owner": _owner, "owner_name": lambda v: _text(v, MAX_OWNER_NAME),
 }
 """The descriptive fields a model file may hold, each with a check that returns None when the value
 is well formed and otherwise says what is wrong with it."""

@@ -31,6 +31,7 @@ from .losses import one_hot
 from .network import Network, Workspace, dropout_masks
 from .optimizers import make_optimizer
 from .per_sample import PerSampleSGD, applies as per_sample_applies
+from .runs import Status
 
 PROGRESS_EVENTS_PER_EPOCH = 20
 AUGMENT_AHEAD = 3
@@ -140,7 +141,7 @@ class Trainer:
         self.target_epoch = config.epochs   # run() trains until this many are complete
         self.samples_seen = 0
         self.elapsed = 0.0              # seconds spent training (pauses excluded)
-        self.status = "ready"           # ready, running, paused, stopped, done, diverged
+        self.status = Status.READY      # then RUNNING, PAUSED, STOPPED, DONE or DIVERGED (mlp.runs)
         self.error = None
         self.progress: list[Event] = []
         self.history: list[Event] = []  # one 'epoch' event per completed epoch
@@ -155,11 +156,11 @@ class Trainer:
     def pause(self):
         """Hold before the next batch. Also before training starts (or between two ``run`` calls):
         the next ``run`` then begins paused."""
-        if self.status in ("running", "ready") and not self._stop_requested:
+        if self.status in (Status.RUNNING, Status.READY) and not self._stop_requested:
             self._go.clear()
             self._interrupt = True
-            if self.status == "running":
-                self.status = "paused"
+            if self.status == Status.RUNNING:
+                self.status = Status.PAUSED
 
     @property
     def on_hold(self):
@@ -168,8 +169,8 @@ class Trainer:
 
     def resume(self):
         if not self._go.is_set():
-            if self.status == "paused":
-                self.status = "running"
+            if self.status == Status.PAUSED:
+                self.status = Status.RUNNING
             self._go.set()
 
     def stop(self):
@@ -190,7 +191,7 @@ class Trainer:
 
     @property
     def finished(self):
-        return self.status in ("stopped", "done", "diverged")
+        return self.status.final
 
     def copy_params(self):
         """A consistent copy of the parameters, safe to take while another thread trains."""
@@ -243,18 +244,18 @@ class Trainer:
         if self.finished:
             return
         self.set_target(until_epoch or self.config.epochs)
-        self.status = "running" if self._go.is_set() else "paused"
+        self.status = Status.RUNNING if self._go.is_set() else Status.PAUSED
         with np.errstate(over="ignore", under="ignore"):
             if not self.progress:
                 self._record("progress", 0.0, train_loss=None)     # the untrained network
             while self.epoch < self.target_epoch and not self._stop_requested:
                 yield from self._epoch()
         if self._stop_requested:
-            self.status = "stopped"
+            self.status = Status.STOPPED
         elif self.epoch >= self.config.epochs:
-            self.status = "done"
+            self.status = Status.DONE
         else:
-            self.status = "ready"
+            self.status = Status.READY
 
     def _epoch(self):
         n, size = self.epoch_size, self.config.batch_size
@@ -430,7 +431,7 @@ class Trainer:
     def _diverged(self, what):
         with self.lock:     # roll back to the last good weights, so nothing trained is lost
             self.network.params[...] = self.snapshots[-1].params
-        self.status = "diverged"
+        self.status = Status.DIVERGED
         self.error = (f"Training diverged in epoch {self.epoch + 1}, after {self.samples_seen:,} samples: "
                       f"{what}. The learning rate {self.lr:g} is too large for this setup; try "
                       f"{self.lr / 10:g}. The weights were rolled back to the last snapshot "

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from runner.worker import RunSpec
@@ -57,14 +56,13 @@ class ClusterWorker:
     """The actor: a TrainingWorker training in a thread, and what it published, merged."""
 
     def __init__(self, spec_data, cache_dir=None):
-        from mlp import TrainConfig
         from runner.dataset import shared_mnist
         from mlp.training import one_blas_thread
         from runner.worker import TrainingWorker
 
         one_blas_thread()
         self.spec_data = spec_data
-        spec = RunSpec(**{**spec_data, "config": TrainConfig.from_dict(spec_data["config"])})
+        spec = RunSpec.from_plain(spec_data)
         self.worker = TrainingWorker(spec, shared_mnist(cache_dir))
         self.events, self.snapshots, self.latest = [], [], None
         self.lock = threading.Lock()
@@ -111,9 +109,8 @@ class ClusterTransport:
         return int(self.ray.cluster_resources().get("CPU", 1))
 
     def start(self, spec, on_update, on_exit):
-        spec_data = {**asdict(spec), "config": spec.config.to_dict()}
         actor = self._actor_class.options(name=actor_name(spec.run_id), namespace=NAMESPACE, lifetime="detached",
-                                          get_if_exists=False).remote(spec_data, self.cache_dir)
+                                          get_if_exists=False).remote(spec.to_plain(), self.cache_dir)
         return ClusterHandle(self.ray, actor, on_update, on_exit, spec.run_id)
 
     def find(self, run_id):

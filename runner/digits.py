@@ -1,7 +1,8 @@
 """Collections of a learner's own digits, kept in the runs folder (``digits/<id>.npz``, one file each).
 
 Collection ids are generated here (12 hex digits), like run ids, and are the only thing that becomes
-a file name. Every change reads the file, changes it and writes it back atomically, under a lock per
+a file name. A collection belongs to whoever started it (or uploaded it): every change takes the
+person asking and raises ``NotYours`` unless they are its owner or a teacher (``runner.identity``). Every change reads the file, changes it and writes it back atomically, under a lock per
 collection (``runner.locks``), so two sessions adding drawings at once lose neither, and a rename
 racing a delete never brings the collection back.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from mlp import digits as fmt
 from mlp.io import stale_temporary_files
+from runner.identity import Person, check_may_change
 from runner.locks import IdLocks
 
 MAX_UPLOAD = 64 * 2**20
@@ -28,6 +30,8 @@ class CollectionInfo:
     name: str
     count: int
     problem: str | None = None
+    owner: str | None = None
+    owner_name: str | None = None
 
 
 class DigitStore:
@@ -50,9 +54,10 @@ class DigitStore:
         except KeyError:
             return False
 
-    def create(self, name="my digits"):
+    def create(self, by: Person, name="my digits"):
+        """Start an empty collection of ``by``; returns its id."""
         collection_id = new_id()
-        fmt.save(fmt.Digits.empty(fmt.clean_name(name)), self.path(collection_id))
+        fmt.save(fmt.Digits.empty(fmt.clean_name(name), by.owner, by.name), self.path(collection_id))
         return collection_id
 
     def get(self, collection_id) -> fmt.Digits:
@@ -89,7 +94,7 @@ class DigitStore:
         if known is None or known[0] != version:
             try:
                 d = fmt.load(path)
-                info = CollectionInfo(path.stem, d.name, len(d))
+                info = CollectionInfo(path.stem, d.name, len(d), owner=d.owner, owner_name=d.owner_name)
             except (ValueError, OSError) as err:
                 info = CollectionInfo(path.stem, path.stem, 0, str(err))
             self._infos[path] = known = (version, info)
@@ -103,28 +108,43 @@ class DigitStore:
             return False
         return info is not None and info.problem is None
 
-    def _change(self, collection_id, change):
-        """Read, change and write back one collection under its lock (KeyError if it was deleted)."""
+    def _change(self, collection_id, by, action, change):
+        """Read, change and write back one collection under its lock (KeyError if it was deleted,
+        NotYours, changing nothing, unless ``by`` may change it)."""
         with self.locked(self.path(collection_id).stem):
-            changed = change(self.get(collection_id))
+            current = self.get(collection_id)
+            check_may_change(by, current.owner, current.owner_name, action,
+                             unowned_because="it was kept before collections had owners")
+            changed = change(current)
             fmt.save(changed, self.path(collection_id))
             return changed
 
-    def add(self, collection_id, image, raw, label):
+    def add(self, collection_id, image, raw, label, by: Person):
         """Keep one drawing; returns its id."""
         drawing_id = new_id()
-        self._change(collection_id, lambda d: d.with_drawing(drawing_id, image, raw, label))
+        self._change(collection_id, by, "add a drawing to it",
+                     lambda d: d.with_drawing(drawing_id, image, raw, label))
         return drawing_id
 
-    def remove(self, collection_id, drawing_id):
-        return self._change(collection_id, lambda d: d.without(drawing_id))
+    def remove(self, collection_id, drawing_id, by: Person):
+        return self._change(collection_id, by, "delete its drawings", lambda d: d.without(drawing_id))
 
-    def rename(self, collection_id, name):
-        return self._change(collection_id, lambda d: d.renamed(name))
+    def rename(self, collection_id, name, by: Person):
+        return self._change(collection_id, by, "rename it", lambda d: d.renamed(name))
 
-    def delete(self, collection_id):
+    def delete(self, collection_id, by: Person):
         """Delete a collection. True if this call deleted it, False if it was already gone."""
         with self.locked(self.path(collection_id).stem):
+            try:
+                current = self.get(collection_id)
+            except KeyError:
+                return False
+            except (ValueError, OSError):             # damaged: whose it was cannot be read
+                current = None
+            readable = current is not None
+            check_may_change(by, current.owner if readable else None, current.owner_name if readable else None,
+                             "delete it", unowned_because="it was kept before collections had owners" if readable
+                             else "its file cannot be read")
             try:
                 self.path(collection_id).unlink()
             except FileNotFoundError:
@@ -134,9 +154,9 @@ class DigitStore:
     def to_bytes(self, collection_id):
         return self.path(collection_id).read_bytes()
 
-    def import_bytes(self, content, filename="upload.npz"):
-        """Check an uploaded collection completely, then keep it under a new id (returned). Raises
-        ValueError saying why it was refused."""
+    def import_bytes(self, content, by: Person, filename="upload.npz"):
+        """Check an uploaded collection completely, then keep it under a new id (returned) as ``by``'s
+        (whatever owner the file names). Raises ValueError saying why it was refused."""
         import io
 
         if len(content) > MAX_UPLOAD:
@@ -147,5 +167,5 @@ class DigitStore:
         except ValueError as err:                       # the messages name "the file": say which
             raise ValueError(str(err).replace("the file", filename, 1)) from None
         collection_id = new_id()
-        fmt.save(digits, self.path(collection_id))
+        fmt.save(digits.owned_by(by.owner, by.name), self.path(collection_id))
         return collection_id

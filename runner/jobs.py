@@ -21,11 +21,10 @@ import time
 import numpy as np
 
 from mlp import Event, Network
-from mlp.config import config_from_plain
+from mlp.runs import FINAL, RunMeta, Status
+from runner.identity import Person, check_may_change
 from runner.store import RUN_ID, RunStore, new_run_id
 from runner.worker import RunSpec, save_failure
-
-FINAL = ("stopped", "done", "diverged", "failed", "interrupted")
 FORGET_AFTER = 120.0
 """Seconds a saved job stays in the registry, so pages still watching it see its final state; then
 the registry forgets it and pages read the saved file."""
@@ -42,17 +41,21 @@ def default_max_running():
 
 
 class Job:
-    """One run, as the server sees it. Control methods may be called from any thread."""
+    """One run, as the server sees it. Control methods may be called from any thread; each takes the
+    person asking (``by``) and raises ``NotYours`` unless they may change the run (its owner, or a
+    teacher), changing nothing."""
 
-    def __init__(self, registry, config, name, run_id, until_epoch=None, owner=True, inputs=None):
+    def __init__(self, registry, config, name, run_id, until_epoch=None, started_here=True, inputs=None,
+                 owner=None, owner_name=None):
         self.registry, self.config, self.name, self.id = registry, config, name, run_id
         self.inputs = inputs              # fine-tuning's starting weights and digits (RunSpec.inputs)
-        self.owner = owner                # False: started by another app server (on a cluster)
+        self.owner, self.owner_name = owner, owner_name    # who started it (runner.identity)
+        self.started_here = started_here  # False: started by another app server (on a cluster)
         self.created = time.time()
         self.last_seen = time.time()      # when a page last looked at this job (for the abandon rule)
         self._until, self._lr = until_epoch, None
         self._lock = threading.Lock()
-        self._state = {"status": "queued", "epoch": 0, "samples_seen": 0, "elapsed": 0.0, "lr": config.lr,
+        self._state = {"status": Status.QUEUED, "epoch": 0, "samples_seen": 0, "elapsed": 0.0, "lr": config.lr,
                        "error": None, "saved": False, "unsaved": None}
         self._progress, self._history, self._snapshots, self._params = [], [], [], None
         self._worker = None
@@ -63,17 +66,17 @@ class Job:
 
     # ---- state ---------------------------------------------------------------------------------
     @property
-    def status(self):
-        """queued, running, paused, stopped, done, diverged, failed or interrupted."""
+    def status(self) -> Status:
+        """Queued, running, paused, stopped, done, diverged, failed or interrupted (``mlp.runs``)."""
         if self._failure is not None:
-            return "interrupted" if self._interrupting else "failed"
+            return Status.INTERRUPTED if self._interrupting else Status.FAILED
         if self._worker is None:
-            return "stopped" if self._cancelled else "queued"
+            return Status.STOPPED if self._cancelled else Status.QUEUED
         return self._state["status"]
 
     @property
     def active(self):
-        return self.status not in FINAL
+        return self.status.active
 
     @property
     def settled(self):
@@ -114,7 +117,8 @@ class Job:
                     "epoch": s["epoch"], "samples_seen": s["samples_seen"], "elapsed": s["elapsed"], "lr": s["lr"],
                     "total_samples": self.config.epochs * self.epoch_size,
                     "queue_position": self.registry.queue_position(self.id), "saved": s["saved"],
-                    "unsaved": s["unsaved"], "settled": self.settled}
+                    "unsaved": s["unsaved"], "settled": self.settled, "owner": self.owner,
+                    "owner_name": self.owner_name}
 
     def network(self):
         """The network as the worker last sent it (a new object), or None before it started."""
@@ -136,14 +140,19 @@ class Job:
         if network is None:
             return b""
         view = self.view()
-        return to_bytes(network, *self.snapshot_arrays(), **self._meta(
-            view["status"], [e.to_dict() for e in view["history"]], [e.to_dict() for e in view["progress"]]))
+        return to_bytes(network, *self.snapshot_arrays(), **self.meta(
+            view["status"], [e.to_dict() for e in view["history"]], [e.to_dict() for e in view["progress"]]).to_dict())
 
-    def _meta(self, status, history, progress):
-        """The run's metadata as the server saves it: what it knows of the run, and its events."""
-        return {"name": self.name, "status": status, "created": self.created, "dataset": "mnist",
-                "config": self.config.to_dict(), "test_accuracy": history[-1]["test_accuracy"] if history else None,
-                "history": history, "progress": progress}
+    def meta(self, status=None, history=None, progress=None, **more) -> RunMeta:
+        """The run's metadata as the server knows it: its events so far (or those given)."""
+        if history is None or progress is None:
+            view = self.view()
+            history = [e.to_dict() for e in view["history"]] if history is None else history
+            progress = [e.to_dict() for e in view["progress"]] if progress is None else progress
+        results = {"config": self.config.to_dict(), "history": history, "progress": progress,
+                   "test_accuracy": history[-1]["test_accuracy"] if history else None}
+        return RunMeta.of_training(self.name, status or self.status, self.created, results, owner=self.owner,
+                                   owner_name=self.owner_name, **more)
 
     def snapshot_arrays(self):
         """The snapshots so far: parameters (k, n_params) and their epochs (k,)."""
@@ -152,21 +161,33 @@ class Job:
         return np.stack([p for _, p in snapshots]), np.array([e for e, _ in snapshots])
 
     # ---- control -------------------------------------------------------------------------------
-    def pause(self):
+    def check_may_change(self, by: Person, action):
+        """Raise NotYours unless ``by`` may control this run."""
+        check_may_change(by, self.owner, self.owner_name, action)
+
+    def pause(self, by: Person):
+        self.check_may_change(by, "pause it")
         self._send("pause")
 
-    def resume(self):
+    def resume(self, by: Person):
         """Carry on to the last epoch, from a pause or from a step."""
+        self.check_may_change(by, "resume it")
         self._send("resume")
 
-    def step(self):
+    def step(self, by: Person):
         """Train to the end of the current epoch (or one more epoch, when waiting), then wait."""
+        self.check_may_change(by, "step it")
         if self._worker is None:
             self._until = 1                   # still queued: it trains one epoch once it starts
         self._send("step")
 
-    def stop(self, note=None):
+    def stop(self, by: Person, note=None):
         """Stop at the next batch; the run is saved (``note``, if given, is saved as its message)."""
+        self.check_may_change(by, "stop it")
+        self._stop(note)
+
+    def _stop(self, note=None):
+        """Stop, for the server itself (a run abandoned while paused, the server stopping)."""
         if self._worker is None:
             self._cancelled = True
             self.registry.dispatch()
@@ -179,7 +200,8 @@ class Job:
             self._cancelled = True
         self._send("interrupt")
 
-    def set_lr(self, lr):
+    def set_lr(self, by: Person, lr):
+        self.check_may_change(by, "change its learning rate")
         if self._worker is None:
             self._lr = float(lr)
             with self._lock:
@@ -200,12 +222,15 @@ class Job:
     # ---- the worker's side -----------------------------------------------------------------------
     def spec(self):
         return RunSpec(self.id, self.name, self.config, str(self.registry.store.root), self._until, self._lr,
-                       self.created, self.inputs)
+                       self.created, self.inputs, self.owner, self.owner_name)
 
     def on_update(self, update):
-        """An update from the worker (a thread of the transport calls this)."""
+        """An update from the worker (a thread of the transport calls this). A status the run cannot
+        reach from where it is (a final one changing) is not taken."""
         with self._lock:
-            for key in ("status", "epoch", "samples_seen", "elapsed", "lr", "error", "saved"):
+            if Status(self._state["status"]).may_become(update["status"]):
+                self._state["status"] = Status(update["status"])
+            for key in ("epoch", "samples_seen", "elapsed", "lr", "error", "saved"):
                 self._state[key] = update[key]
             self._state["unsaved"] = update.get("unsaved")
             for event in update["events"]:
@@ -219,7 +244,7 @@ class Job:
 
     def on_exit(self, death=None):
         """The worker is gone: after saving its run (``death`` None), or died saying nothing more."""
-        if death is not None and not self.owner:      # attached: its owner may have ended it once saved
+        if death is not None and not self.started_here:   # attached: its server may have ended it once saved
             try:
                 info = self.registry.store.info(self.id)
             except (ValueError, OSError):
@@ -231,7 +256,7 @@ class Job:
         try:
             if death is not None:
                 self._failure = (f"Training stopped: {death}." if self._interrupting else f"Training failed: {death}.")
-                if self.owner:
+                if self.started_here:
                     self._save_what_it_had()
         finally:                                       # whatever happened, the slot is freed
             self.settled_at = time.time()
@@ -250,7 +275,7 @@ class Job:
         network = self.network()
         network.params[...] = params
         error = self._failure + f" What it had learned up to epoch {epoch:g} (its last snapshot) is saved."
-        meta = {**self._meta(self.status, history, progress), "finished": time.time(), "error": error}
+        meta = self.meta(self.status, history, progress, finished=time.time(), error=error)
         try:
             self.registry.store.save(self.id, network, meta, np.stack([p for _, p in snapshots]),
                                      np.array([e for e, _ in snapshots]))
@@ -288,13 +313,13 @@ class Registry:
                                           daemon=True)
         self._watchdog.start()
 
-    def submit(self, config, name=None, until_epoch=None, inputs=None):
-        """Queue a run (it starts when a slot is free). Raises ConfigError if the settings are invalid.
-        ``inputs``: what a fine-tuning run starts from (``runner.worker.fine_tune_inputs``)."""
+    def submit(self, config, by: Person, name=None, until_epoch=None, inputs=None):
+        """Queue a run of ``by`` (it starts when a slot is free). Raises ConfigError if the settings
+        are invalid. ``inputs``: what a fine-tuning run starts from (``runner.worker.fine_tune_inputs``)."""
         config.validate()
         run_id = new_run_id()
         job = Job(self, config, name or f"{config.activation} {'-'.join(map(str, config.layers))}",
-                  run_id, until_epoch, inputs=inputs)
+                  run_id, until_epoch, inputs=inputs, owner=by.owner, owner_name=by.name)
         with self._lock:
             self._jobs[run_id] = job
             self._queue.append(run_id)
@@ -313,14 +338,16 @@ class Registry:
         found = self.transport.find(run_id)
         if found is None:
             return None
-        spec, actor = found
-        job = Job(self, config_from_plain(spec["config"]), spec["name"], run_id, owner=False)
-        job.created = spec.get("created") or job.created
+        plain, actor = found
+        spec = RunSpec.from_plain(plain)
+        job = Job(self, spec.config, spec.name, run_id, started_here=False, owner=spec.owner,
+                  owner_name=spec.owner_name)
+        job.created = spec.created or job.created
         with self._lock:
             if run_id in self._jobs:
                 return self._jobs[run_id]
             self._jobs[run_id] = job
-            job._state["status"] = "running"      # until its worker says otherwise
+            job._state["status"] = Status.RUNNING     # until its worker says otherwise
             job._worker = self.transport.attach(actor, job.on_update, job.on_exit, run_id)
         return job
 
@@ -345,7 +372,7 @@ class Registry:
                     continue
                 self._running.add(job.id)
                 with job._lock:
-                    job._state["status"] = "running"      # until its worker says otherwise
+                    job._state["status"] = Status.RUNNING     # until its worker says otherwise
                 job._worker = self.transport.start(job.spec(), job.on_update, job.on_exit)
 
     def finished(self, job):
@@ -366,7 +393,7 @@ class Registry:
 
     def stop_all(self, timeout=10):
         for job in self.jobs():
-            job.stop()
+            job._stop()
         self._wait_and_kill(timeout)
 
     def shutdown(self, timeout=20):
@@ -391,11 +418,11 @@ class Registry:
     def abandoned(self, now=None):
         """Jobs paused (or waiting after a step) that no page has looked at for ``abandon_after`` s."""
         now = time.time() if now is None else now
-        return [j for j in self.jobs() if j.status == "paused" and now - j.last_seen > self.abandon_after]
+        return [j for j in self.jobs() if j.status == Status.PAUSED and now - j.last_seen > self.abandon_after]
 
     def _watch(self, every=5.0):
         while not self._closing.wait(every):
             for job in self.abandoned():
-                job.stop(f"Stopped after {self.abandon_after / 60:g} minutes paused with nobody watching; "
+                job._stop(f"Stopped after {self.abandon_after / 60:g} minutes paused with nobody watching; "
                          "what it had learned is saved.")
             self.forget_settled()

@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -61,8 +60,7 @@ class LocalWorker:
         self._commands = Connection(command_out, readable=False)
         self._updates = Connection(update_in, writable=False)
         self._send_lock = threading.Lock()
-        spec_data = {**asdict(spec), "config": spec.config.to_dict()}
-        self.command("start", {"spec": spec_data, "data_folder": data_folder})
+        self.command("start", {"spec": spec.to_plain(), "data_folder": data_folder})
         self._reader = threading.Thread(target=self._read, args=(on_update, on_exit),
                                         name=f"updates-{spec.run_id}", daemon=True)
         self._reader.start()
@@ -166,7 +164,6 @@ def decode(data):
 # ---- the worker process ---------------------------------------------------------------------------
 def main(command_fd, update_fd):
     """Train one run: the first command carries its spec; then listen for commands while training."""
-    from mlp import TrainConfig
     from mlp.training import one_blas_thread
     from runner.dataset import open_cache
     from runner.worker import RunSpec, TrainingWorker
@@ -176,7 +173,7 @@ def main(command_fd, update_fd):
     one_blas_thread()                         # many runs share the machine's cores
     os.nice(WORKER_NICENESS)
     start = decode(commands.recv_bytes())["value"]
-    spec = RunSpec(**{**start["spec"], "config": TrainConfig.from_dict(start["spec"]["config"])})
+    spec = RunSpec.from_plain(start["spec"])
     worker = TrainingWorker(spec, open_cache(start["data_folder"]))
 
     def listen():

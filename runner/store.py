@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mlp.config import check_layers
 from mlp.io import SavedModel, load, read_meta, save, stale_temporary_files, thin_snapshots
+from mlp.runs import RunMeta, Status
+from runner.identity import Person, check_may_change
 from runner.locks import IdLocks
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
@@ -51,13 +53,15 @@ class RunInfo:
 
     id: str
     name: str
-    status: str
+    status: Status | str             # "damaged" for a file that cannot be read
     created: float
     config: dict
     test_accuracy: float | None
     epochs_done: int
     sizes: tuple
     problem: str | None = None
+    owner: str | None = None
+    owner_name: str | None = None
 
     @property
     def damaged(self):
@@ -91,28 +95,28 @@ class RunStore:
     def exists(self, run_id):
         return RUN_ID.fullmatch(str(run_id)) is not None and self.path(run_id).exists()
 
-    def save(self, run_id, network, meta, snapshots=None, snapshot_epochs=None):
-        """Write a run atomically. ``meta`` must be JSON-serialisable; a unique name is ensured."""
+    def save(self, run_id, network, meta: RunMeta, snapshots=None, snapshot_epochs=None):
+        """Write a run atomically (a unique name is ensured). A new run: its owner is in ``meta``; the
+        run service's own saves (a worker's, a job's) are the only callers besides ``rename``."""
         with self.locked(self.path(run_id).stem):
             return self._write(run_id, network, meta, snapshots, snapshot_epochs)
 
     def _write(self, run_id, network, meta, snapshots, snapshot_epochs):
-        meta = dict(meta)
-        meta["name"] = self.unique_name(meta.get("name"), run_id)
-        meta.setdefault("created", time.time())
+        meta = meta.replace(name=self.unique_name(meta.name, run_id), created=meta.created or time.time())
         if snapshots is not None:
             snapshots, snapshot_epochs = thin_snapshots(snapshots, snapshot_epochs)
         save(network, self.path(run_id), snapshots=snapshots, snapshot_epochs=snapshot_epochs,
-             run_id=run_id, **meta)
+             run_id=run_id, **meta.to_dict())
         return self.info(run_id)
 
     def load(self, run_id) -> SavedModel:
         """A saved run, checked: network, metadata, snapshots. Raises ValueError if it is unusable."""
         return load(self.path(run_id), with_extras=True, check_sizes=check_layers)
 
-    def meta(self, run_id):
+    def meta(self, run_id) -> RunMeta:
         """A saved run's checked metadata (name, config, history...) without reading its weights."""
-        return read_meta(self.path(run_id), check_sizes=check_layers)
+        return RunMeta.from_dict(read_meta(self.path(run_id), check_sizes=check_layers),
+                                 fallback_name=f"run {run_id}")
 
     def info(self, run_id):
         """What the runs list shows, from the file's metadata alone (no weights are read). Remembered
@@ -128,11 +132,11 @@ class RunStore:
         return info
 
     def _read_info(self, run_id):
-        meta = self.meta(run_id)
-        history = meta.get("history") or []
-        return RunInfo(run_id, clean_name(meta.get("name"), fallback=f"run {run_id}"), meta.get("status", "done"),
-                       float(meta.get("created", 0)), meta.get("config") or {},
-                       meta.get("test_accuracy"), len(history), tuple(meta["sizes"]))
+        raw = read_meta(self.path(run_id), check_sizes=check_layers)
+        meta = RunMeta.from_dict(raw, fallback_name=f"run {run_id}")
+        return RunInfo(run_id, clean_name(meta.name, fallback=f"run {run_id}"), meta.status, float(meta.created),
+                       meta.config or {}, meta.test_accuracy, meta.epochs_done, tuple(raw["sizes"]),
+                       owner=meta.owner, owner_name=meta.owner_name)
 
     def list(self):
         """Every run, newest first. A file that cannot be read is listed as damaged, with the reason."""
@@ -164,20 +168,34 @@ class RunStore:
             candidate, n = base[:MAX_NAME - len(suffix)] + suffix, n + 1
         return candidate
 
-    def rename(self, run_id, name):
-        """Give a saved run a new name; returns its RunInfo. Raises RunGone if it has been deleted
-        (a rename never brings a deleted run back) and ValueError if it cannot be read."""
+    def check_may_change(self, run_id, by: Person, action):
+        """Raise NotYours unless ``by`` may change this run (a file that cannot be read: a teacher only)."""
+        try:
+            info = self.info(run_id)
+        except (ValueError, OSError):
+            check_may_change(by, None, None, action, unowned_because="its file cannot be read")
+            return
+        check_may_change(by, info.owner, info.owner_name, action)
+
+    def rename(self, run_id, name, by: Person):
+        """Give a saved run a new name; returns its RunInfo. Raises NotYours unless ``by`` may change
+        it, RunGone if it has been deleted (a rename never brings a deleted run back) and ValueError
+        if it cannot be read."""
         with self.locked(self.path(run_id).stem):
             if not self.path(run_id).exists():
                 raise RunGone(run_id)
+            self.check_may_change(run_id, by, "rename it")
             saved = self.load(run_id)
-            meta = {k: v for k, v in saved.meta.items() if k not in ARCHITECTURE_KEYS}
-            meta["name"] = name
+            meta = RunMeta.from_dict(saved.meta).replace(name=name)
             return self._write(run_id, saved.network, meta, saved.snapshots, saved.snapshot_epochs)
 
-    def delete(self, run_id):
-        """Delete a saved run. True if this call deleted it, False if it was already gone."""
+    def delete(self, run_id, by: Person):
+        """Delete a saved run. True if this call deleted it, False if it was already gone; raises
+        NotYours (and deletes nothing) unless ``by`` may change it."""
         with self.locked(self.path(run_id).stem):
+            if not self.path(run_id).exists():
+                return False
+            self.check_may_change(run_id, by, "delete it")
             try:
                 self.path(run_id).unlink()
             except FileNotFoundError:
@@ -185,18 +203,22 @@ class RunStore:
             self._infos.pop(run_id, None)
             return True
 
-    def import_bytes(self, content, filename):
-        """Store an uploaded model file as a new run; returns (RunInfo, notices) where notices name
-        the metadata fields that were dropped as malformed. Raises ValueError (with a reason) if the
-        file cannot be used at all, before reading more of it than its architecture allows."""
+    def import_bytes(self, content, filename, by: Person):
+        """Store an uploaded model file as a new run of ``by``; returns (RunInfo, notices) where
+        notices name the metadata fields that were dropped as malformed. Raises ValueError (with a
+        reason) if the file cannot be used at all, before reading more of it than its architecture
+        allows. The file's own owner, if it names one, is not kept: an upload is its uploader's."""
         saved = load(io.BytesIO(content), with_extras=True, check_sizes=check_layers)
-        kept = {k: v for k, v in saved.meta.items() if k in ("config", "history", "progress", "test_accuracy")}
-        name = saved.meta.get("name") or Path(str(filename)).stem
-        info = self.save(new_run_id(), saved.network, {**kept, "name": name, "status": "uploaded",
-                                                       "created": time.time()},
-                         saved.snapshots, saved.snapshot_epochs)
+        kept = RunMeta.from_dict(saved.meta, fallback_name=Path(str(filename)).stem)
+        meta = RunMeta(name=kept.name, status=Status.UPLOADED, created=time.time(), config=kept.config,
+                       test_accuracy=kept.test_accuracy, history=kept.history, progress=kept.progress,
+                       owner=by.owner, owner_name=by.name)
+        info = self.save(new_run_id(), saved.network, meta, saved.snapshots, saved.snapshot_epochs)
         return info, saved.notices
 
-
-ARCHITECTURE_KEYS = ("format", "format_version", "sizes", "activation", "output", "loss", "init", "run_id")
-"""Metadata keys that ``mlp.io.save`` writes itself from the network and the run id."""
+    def copy_of(self, name, network, config, test_accuracy, by: Person):
+        """Save ``network`` as a new finished run of ``by`` (a copy changed by hand, as How it
+        computes makes one); returns its RunInfo."""
+        meta = RunMeta(name=name, status=Status.DONE, created=time.time(), config=config,
+                       test_accuracy=test_accuracy, owner=by.owner, owner_name=by.name)
+        return self.save(new_run_id(), network, meta)

@@ -30,11 +30,11 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mlp import Network, TrainConfig, Trainer, TrainingDiverged
+from mlp import Network, RunMeta, Status, TrainConfig, Trainer, TrainingDiverged
 
 COMMANDS = ("pause", "resume", "step", "stop", "interrupt", "set_lr")
 
@@ -53,6 +53,16 @@ class RunSpec:
     inputs: dict | None = None
     """Fine-tuning (see ``fine_tune_inputs``): the starting weights and the learner's digits, as arrays,
     so that a worker anywhere (a process, a Ray actor on another machine) needs no file of ours."""
+    owner: str | None = None           # who started it (``runner.identity``): saved with the run
+    owner_name: str | None = None
+
+    def to_plain(self):
+        """The spec as plain data (the config as its dict), for any transport to send."""
+        return {**asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_plain(cls, plain):
+        return cls(**{**plain, "config": TrainConfig.from_dict(plain["config"])})
 
 
 def fine_tune_inputs(config, base=None, digits=None):
@@ -115,11 +125,11 @@ class TrainingWorker:
     def status(self):
         """running, paused (also: waiting after a step), stopped, done, diverged, failed, interrupted."""
         if self._failed:
-            return "failed"
+            return Status.FAILED
         status = self.trainer.status
-        if status == "ready":                  # waiting for a command after a step, or about to start
-            status = "paused" if self._waiting or self.trainer.on_hold else "running"
-        return "interrupted" if status == "stopped" and self._interrupted else status
+        if status == Status.READY:             # waiting for a command after a step, or about to start
+            status = Status.PAUSED if self._waiting or self.trainer.on_hold else Status.RUNNING
+        return Status.INTERRUPTED if status == Status.STOPPED and self._interrupted else status
 
     def update(self, settled=False, with_params=False):
         """What happened since the previous update (see the module's docstring). Call it through
@@ -216,11 +226,13 @@ class TrainingWorker:
         if not t.samples_seen:
             return                               # nothing trained, nothing worth keeping
         try:
-            meta = {"name": self.spec.name, "status": self.status, "created": self.spec.created or time.time(),
-                    "finished": time.time(), "error": t.error or self.error, "dataset": "mnist", **t.results()}
             if self.fine_tune is not None:
-                meta["fine_tune"] = self.fine_tune = self._measure_fine_tune("after")
-            RunStore(self.spec.runs_dir).save(self.spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
+                self.fine_tune = self._measure_fine_tune("after")
+            spec = self.spec
+            meta = RunMeta.of_training(spec.name, self.status, spec.created or time.time(), t.results(),
+                                       finished=time.time(), error=t.error or self.error, fine_tune=self.fine_tune,
+                                       owner=spec.owner, owner_name=spec.owner_name)
+            RunStore(spec.runs_dir).save(spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
             self.saved = True
         except Exception as err:                # a full disk, a read-only folder, anything: say so
             self.unsaved = save_failure(err)

@@ -8,8 +8,46 @@ from conftest import wait_until  # noqa: F401  (the app tests import it from her
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def open_page(page=None, query=None, timeout=60):
+BROWSER_A, BROWSER_B = "a0" * 16, "b0" * 16
+"""Two browsers' identity tokens. AppTest sends no cookie, so a page's session takes its token from
+``st.session_state["browser_token"]`` (``ui.identity``): ``open_page`` sets it, as A by default."""
+
+
+IDENTITY_FILES = {".secret", "people.sqlite", "people.sqlite-wal", "people.sqlite-shm"}
+"""What the identity service keeps in a runs folder (``runner.identity``) as soon as a page opens."""
+
+
+def learner(token=BROWSER_A):
+    """The person a session with ``token`` is, on the test's runs folder (to own what a test saves)."""
+    from runner.identity import Identities
+    from ui import state
+
+    return Identities(state.RUNS_DIR).of_token(token)
+
+
+TEACHER_KEY = "the teacher's key"
+BROWSER_T = "c0" * 16
+
+
+def as_teacher(monkeypatch, token=BROWSER_T):
+    """Start the app's server with a teacher key, and have the browser ``token`` enter it once (as on
+    the identity panel); returns the token."""
+    from runner.identity import Identities
+    from ui import state
+
+    monkeypatch.setenv("MLP_TEACHER_KEY", TEACHER_KEY)
+    identities = Identities(state.RUNS_DIR, TEACHER_KEY)
+    identities.claim_teacher(identities.of_token(token), TEACHER_KEY)
+    return token
+
+
+def open_page(page=None, query=None, timeout=60, token=BROWSER_A, everything=False):
+    """A session of the app (as the browser ``token``), on ``page``; ``everything``: its lists show
+    everyone's runs and collections, not only its own."""
     at = AppTest.from_file(APP, default_timeout=timeout)
+    at.session_state["browser_token"] = token
+    if everything:
+        at.session_state["list_scope"] = "all"
     for key, value in (query or {}).items():
         at.query_params[key] = value
     at.run()

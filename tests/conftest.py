@@ -11,6 +11,14 @@ sys.path.insert(0, str(ROOT))
 import mlp  # noqa: E402
 
 
+# ---- people: who acts, for the run service's ownership checks (runner.identity) ---------------------
+from runner.identity import Person  # noqa: E402
+
+ALICE = Person("a1" * 16, "Alice")
+BOB = Person("b2" * 16, "Bob")
+TEACHER = Person("c3" * 16, "Ms Teach", teacher=True)
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """The shipped MNIST, loaded once for the whole test session."""

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import wait_until, open_page, plain
+from mlp.runs import RunMeta
+from apptest_helpers import learner, wait_until, open_page, plain
 from mlp import analysis
 from mlp import trace as tracing
 from runner.store import RunStore
@@ -54,7 +55,7 @@ def uploaded_model(runs_dir, tmp_path):
     network = mlp.Network([784, 24, 12, 10], activation="tanh", output="softmax", loss="cross_entropy",
                           init="xavier", seed=4)
     mlp.save(network, tmp_path / "mine.npz", name="my upload")
-    info, _ = RunStore(runs_dir).import_bytes((tmp_path / "mine.npz").read_bytes(), "mine.npz")
+    info, _ = RunStore(runs_dir).import_bytes((tmp_path / "mine.npz").read_bytes(), "mine.npz", learner())
     return info.id, network
 
 
@@ -195,8 +196,8 @@ def test_the_train_page_shows_each_layers_gradient_and_dead_units(runs_dir, smal
     from runner.store import new_run_id
 
     run_id = new_run_id()
-    RunStore(runs_dir).save(run_id, trainer.network, {"name": "small", "config": config.to_dict(),
-                                                      "history": [e.to_dict() for e in trainer.history]},
+    RunStore(runs_dir).save(run_id, trainer.network, RunMeta("small", "done", config=config.to_dict(),
+                                                             history=[e.to_dict() for e in trainer.history]),
                             [s.params for s in trainer.snapshots], [s.epoch for s in trainer.snapshots])
     at = open_page(TRAIN, query={"run": run_id})
     at.toggle(key="layer_health").set_value(True).run()

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, shown
+from apptest_helpers import as_teacher, learner, open_page, shown
 from mlp.config import MAX_EPOCHS
 from runner.store import RunStore, new_run_id
 from test_bounded_reads import STRUCTURED, model_file as valid_model
+from mlp.runs import RunMeta
 
 TRAIN, WEIGHTS, EVALUATE, DRAW = "pages/train.py", "pages/weights.py", "pages/evaluate.py", "pages/draw.py"
 COMPUTES, MY_DIGITS = "pages/computes.py", "pages/my_digits.py"
@@ -52,7 +53,7 @@ CRAFTED = ("JSON nested 5,000 deep", "encrypted", "deflate64", "unknown method",
 """Crafted archives (see test_bounded_reads): before issue 18 each took six of seven pages down."""
 
 
-def test_a_bad_file_in_the_runs_folder_never_takes_a_page_down(runs_dir):
+def test_a_bad_file_in_the_runs_folder_never_takes_a_page_down(runs_dir, monkeypatch):
     """Before: one such file (an upload the old checks let through) raised a traceback on every page,
     for every user, with the Delete control inside the broken section. All of them lie in the folder
     at once, as they would on a shared server; each is then picked by its id and deleted (when listed
@@ -67,7 +68,7 @@ def test_a_bad_file_in_the_runs_folder_never_takes_a_page_down(runs_dir):
     for case in CRAFTED:                              # files whose reading raised more than ValueError
         ids[case] = new_run_id()
         (runs_dir / f"{ids[case]}.npz").write_bytes(STRUCTURED[case](valid_model()))
-    at = open_page()
+    at = open_page(token=as_teacher(monkeypatch), everything=True)   # whose a damaged file is cannot be read
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, at.exception)
@@ -93,21 +94,24 @@ def test_a_bad_file_in_the_runs_folder_never_takes_a_page_down(runs_dir):
     assert any(listed[i].damaged for i in ids.values()) and not all(listed[i].damaged for i in ids.values())
 
 
-def test_a_run_file_that_goes_bad_after_listing_shows_as_damaged_and_can_be_deleted(runs_dir):
+def test_a_run_file_that_goes_bad_after_listing_shows_as_damaged_and_can_be_deleted(runs_dir, monkeypatch):
     store = RunStore(runs_dir)
     run_id = new_run_id()
-    store.save(run_id, mlp.Network([784, 8, 10]), {"name": "fine for now"})
+    store.save(run_id, mlp.Network([784, 8, 10]), RunMeta("fine for now", "done", owner=learner().owner))
     at = open_page(TRAIN)
     at.button(key="open_run").click().run()
     store.path(run_id).write_bytes(b"PK\x03\x04 and then garbage")           # damaged on disk
     at.run()
-    assert not at.exception and "damaged" in at.selectbox(key="manage_picker").format_func(run_id)
+    assert not at.exception
     for page in (WEIGHTS, EVALUATE, DRAW, "pages/home.py"):
         at.switch_page(page).run()
         assert not at.exception, page
-    at.switch_page(TRAIN).run()
-    at.button(key="delete_run").click().run()
-    assert not store.exists(run_id) and "Deleted" in shown(at.success)
+    # Whose it was can no longer be read from it: a teacher sees it as damaged, and deletes it.
+    teacher = open_page(TRAIN, token=as_teacher(monkeypatch), everything=True)
+    teacher.selectbox(key="manage_picker").set_value(run_id).run()
+    assert "damaged" in teacher.selectbox(key="manage_picker").format_func(run_id)
+    teacher.button(key="delete_run").click().run()
+    assert not store.exists(run_id) and "Deleted" in shown(teacher.success)
 
 
 class FakeUpload(io.BytesIO):
@@ -151,7 +155,7 @@ def rendered_markdown(at):
 def test_user_text_is_shown_as_text_never_as_markdown(runs_dir):
     store = RunStore(runs_dir)
     run_id = new_run_id()
-    store.save(run_id, mlp.Network([784, 8, 10]), {"name": MARKDOWN_NAME})
+    store.save(run_id, mlp.Network([784, 8, 10]), RunMeta(MARKDOWN_NAME, "done", owner=learner().owner))
     at = open_page(TRAIN)
     at.button(key="open_run").click().run()                      # its name in the live view's heading
     at.text_input(key=f"rename_{run_id}").set_value(MARKDOWN_NAME + " 2")
@@ -216,7 +220,7 @@ def test_the_largest_accepted_network_is_drawn_in_bounded_figures(runs_dir):
     sizes = (784, 1024, 1024, 1024, 1024, 10)
     run_id = new_run_id()
     RunStore(runs_dir).save(run_id, mlp.Network(list(sizes), "relu", "softmax", "cross_entropy", "he"),
-                            {"name": "widest"})
+                            RunMeta("widest", "done"))
     at = open_page(WEIGHTS, query={"run": run_id})
     assert not at.exception
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
@@ -233,7 +237,7 @@ def test_dead_units_are_marked_with_their_share_per_layer(runs_dir):
     network = mlp.Network([784, 16, 16, 10], "relu", "softmax", "cross_entropy", "he", seed=1)
     network.biases[0][3] = network.biases[1][5] = -100.0                  # one ReLU in each layer never fires
     run_id = new_run_id()
-    RunStore(runs_dir).save(run_id, network, {"name": "two dead"})
+    RunStore(runs_dir).save(run_id, network, RunMeta("two dead", "done"))
     at = open_page(WEIGHTS, query={"run": run_id})
     captions = shown(at.caption)
     assert "layer 1: 1 of 16 (6%)" in captions and "layer 2: 1 of 16 (6%)" in captions

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import finish_background, open_page, plain
+from apptest_helpers import finish_background, learner, open_page, plain
 from runner.store import RunStore, new_run_id
+from mlp.runs import RunMeta
 
 WEIGHTS, EVALUATE = "pages/weights.py", "pages/evaluate.py"
 
@@ -19,9 +20,9 @@ def trained_run(runs_dir, small_mnist):
                              optimizer="adam", lr=0.003, batch_size=32, epochs=3, init="he", train_size=3000)
     trainer = mlp.Trainer(config, small_mnist).run()
     run_id = new_run_id()
-    RunStore(runs_dir).save(run_id, trainer.network, {
-        "name": "small", "config": config.to_dict(), "history": [e.to_dict() for e in trainer.history],
-        "test_accuracy": trainer.history[-1].test_accuracy},
+    RunStore(runs_dir).save(run_id, trainer.network, RunMeta(
+        "small", "done", config=config.to_dict(), history=[e.to_dict() for e in trainer.history],
+        test_accuracy=trainer.history[-1].test_accuracy, owner=learner().owner),
         [s.params for s in trainer.snapshots], [s.epoch for s in trainer.snapshots])
     return run_id, trainer
 
@@ -125,7 +126,7 @@ def test_deeper_layers_show_matrices_and_histograms_now_and_at_init(trained_run)
 
 def test_wide_first_layers_are_paged(runs_dir):
     run_id = new_run_id()
-    RunStore(runs_dir).save(run_id, mlp.Network([784, 150, 10]), {"name": "wide"})
+    RunStore(runs_dir).save(run_id, mlp.Network([784, 150, 10]), RunMeta("wide", "done"))
     at = open_page(WEIGHTS, query={"run": run_id})
     assert len(grid(at)["data"][1]["customdata"]) == 64
     at.number_input(key="unit_page").set_value(3).run()
@@ -166,7 +167,7 @@ def test_the_gallery_shows_only_mistakes_and_filters_them(trained_run):
 def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     untrained = new_run_id()
     RunStore(runs_dir).save(untrained, mlp.Network([784, 10], "sigmoid", "softmax", "cross_entropy", "xavier"),
-                            {"name": "untrained"})
+                            RunMeta("untrained", "done"))
     at = finish_background(open_page(EVALUATE, query={"run": untrained}))       # robustness, in the background
     titles = [json.dumps(s["layout"].get("title")) for s in figures(at).values()]
     assert any("untrained" in t for t in titles) and sum("confusion" in t or "small" in t or "untrained" in t

@@ -5,7 +5,7 @@ fine-tune a network on them from the Train page."""
 import numpy as np
 
 import mlp
-from apptest_helpers import open_page, plain, wait_for_job
+from apptest_helpers import learner, open_page, plain, wait_for_job
 from test_app_draw import canvas_with, drawing
 
 DRAW, MINE, EVALUATE, TRAIN = "pages/draw.py", "pages/my_digits.py", "pages/evaluate.py", "pages/train.py"
@@ -49,8 +49,8 @@ def test_a_malformed_upload_is_refused_and_a_good_one_becomes_the_collection(run
     from ui import my_digits, state
 
     store = state.digit_store()
-    source = store.create("from elsewhere")
-    store.add(source, np.full(784, 0.5), np.zeros((280, 280)), 4)
+    source = store.create(learner(), "from elsewhere")
+    store.add(source, np.full(784, 0.5), np.zeros((280, 280)), 4, learner())
     good = store.to_bytes(source)
     at = open_page(MINE)
     with mock_upload(at, "junk.npz", b"PK\x03\x04 not really"):
@@ -87,13 +87,13 @@ def test_evaluate_measures_the_model_on_my_digits_beside_mnist(runs_dir):
     from ui import state
 
     store = state.digit_store()
-    cid = store.create("test images")
+    cid = store.create(learner(), "test images")
     x_test, y_test = mlp.load_mnist()[2:]
     network = mlp.load("models/wide.npz")
     wrong = np.flatnonzero(network.predict(x_test[:2000]) != y_test[:2000])[:2]
     rows = [0, 1, 2, *wrong]                                            # three it reads, two it does not
     for i in rows:
-        store.add(cid, x_test[i], np.zeros((280, 280)), int(y_test[i]))
+        store.add(cid, x_test[i], np.zeros((280, 280)), int(y_test[i]), learner())
     at = open_page(EVALUATE, query={"digits": cid})
     at.selectbox(key="run_picker").set_value("model:wide").run()
     metrics = {m.label: m.value for m in at.metric}
@@ -113,10 +113,10 @@ def test_the_train_page_offers_dropout_augmentation_with_samples_and_fine_tuning
     assert any("the network sees the training images as they are" in plain(c.value) for c in at.caption)
 
     store = state.digit_store()
-    cid = store.create("mine")
+    cid = store.create(learner(), "mine")
     x_test, y_test = mlp.load_mnist()[2:]
     for i in range(12):
-        store.add(cid, x_test[i], np.zeros((280, 280)), int(y_test[i]))
+        store.add(cid, x_test[i], np.zeros((280, 280)), int(y_test[i]), learner())
     at.run()
     at.selectbox(key="start_from").set_value("model:fast").run()
     assert at.slider(key="n_hidden").disabled and at.selectbox(key="activation").value == "leaky_relu"
@@ -136,6 +136,6 @@ def test_the_train_page_offers_dropout_augmentation_with_samples_and_fine_tuning
     assert table["measured on"].tolist() == ["your 3 held-out digits", "the MNIST test set (10,000)"]
     fast = mlp.load("models/fast.npz")
     assert table["before"].iloc[1] == fast.accuracy(x_test, y_test)
-    store.delete(cid)                                                   # gone before the next start
+    store.delete(cid, learner())                                                   # gone before the next start
     at.run()
     assert at.selectbox(key="my_digits").value == ""

@@ -8,7 +8,9 @@ import pytest
 
 import mlp
 import runner.store
-from apptest_helpers import open_page, registry, wait_for_job, wait_until, plain
+from mlp.runs import RunMeta
+from conftest import TEACHER
+from apptest_helpers import learner, open_page, registry, wait_for_job, wait_until, plain
 
 TRAIN = "pages/train.py"
 SMALL = {"train_size": 1000, "epochs": 2}
@@ -104,7 +106,7 @@ def test_the_seed_preset_shows_the_notebooks_figures_beside_ours(runs_dir):
     at.run()
     table = [df for df in at.dataframe if "notebook (%)" in str(df.value.columns.tolist())]
     assert table and table[0].value["notebook (%)"].tolist() == [83.41]
-    job.stop()
+    job.stop(TEACHER)
     job.join(30)
 
 
@@ -136,7 +138,7 @@ def test_changing_the_learning_rate_while_training_reaches_the_run(runs_dir):
     assert not at.select_slider(key="lr").disabled and at.selectbox(key="optimizer").disabled
     at.select_slider(key="lr").set_value(0.005).run()
     assert wait_until(lambda: job.view()["lr"] == 0.005)
-    job.stop()
+    job.stop(TEACHER)
     job.join(30)
 
 
@@ -176,8 +178,7 @@ def test_saved_runs_can_be_chosen_renamed_compared_and_deleted(runs_dir):
     store = runner.store.RunStore(runs_dir)
     for name, acc in (("first", 0.9), ("second", 0.95)):
         store.save(runner.store.new_run_id(), mlp.Network([784, 8, 10]),
-                   {"name": name, "test_accuracy": acc, "history": [
-                       {"epoch": 1.0, "test_accuracy": acc - 0.1}, {"epoch": 2.0, "test_accuracy": acc}]})
+                   RunMeta(name, "done", test_accuracy=acc, owner=learner().owner))
     at = open_page(TRAIN)
     picked = at.selectbox(key="manage_picker").value
     at.button(key="open_run").click().run()
@@ -215,7 +216,7 @@ def test_runs_queue_when_the_server_is_busy(two_sessions_one_slot):
     assert waiting.status == "queued"
     assert any("Waiting for a free training slot" in plain(w.value) and "number 1 in the queue" in plain(w.value)
                for w in second.warning)
-    registry().get(first.session_state["current_run"]).stop()
+    registry().get(first.session_state["current_run"]).stop(TEACHER)
     assert wait_until(lambda: waiting.status != "queued", timeout=10)
     assert waiting.status in ("running", "done")
 

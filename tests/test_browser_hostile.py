@@ -9,6 +9,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 import mlp
 from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
 from runner.store import RunStore, new_run_id
+from mlp.runs import RunMeta
 
 LONG = "train?train_size=10000&epochs=60"
 SHORT = "train?train_size=2000&epochs=2&layers=784-16-10&activation=relu&output=softmax&loss=cross_entropy" \
@@ -47,7 +48,7 @@ def test_rename_then_delete_acts_on_the_run_it_shows(browser, own_server):
     ids = {}
     for i, name in enumerate(("run-A", "run-B", "run-C")):          # run-C is the newest: first in the list
         ids[name] = new_run_id()
-        store.save(ids[name], mlp.Network([784, 8, 10]), {"name": name, "created": 1000.0 + i})
+        store.save(ids[name], mlp.Network([784, 8, 10]), RunMeta(name, "done", created=1000.0 + i))
     page = browser.new_page()
     try:
         page.goto(f"{own_server['url']}/train")

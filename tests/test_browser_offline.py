@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 import mlp
 from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
 from runner.store import RunStore, new_run_id
+from mlp.runs import RunMeta
 
 GUARD = Path(__file__).parent / "netguard"
 
@@ -35,7 +36,7 @@ def test_every_page_works_with_the_network_off(browser, tmp_path):
     require_chromium()
     log = tmp_path / "attempts.log"
     RunStore(tmp_path / "runs").save(new_run_id(), mlp.Network([784, 8, 10]),
-                                     {"name": "![x](http://example.invalid/x.png)", "created": 1.0})
+                                     RunMeta("![x](http://example.invalid/x.png)", "done", created=1.0))
     proc, url = start_server(tmp_path, tmp_path / "runs", PYTHONPATH=str(GUARD), NETGUARD_LOG=str(log))
     page = browser.new_page()
     requests = []

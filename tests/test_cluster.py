@@ -32,6 +32,7 @@ sys.path.insert(0, {root!r})
 from runner.cluster import ClusterTransport
 from runner.jobs import Registry
 from runner.store import RunStore
+from conftest import ALICE
 if __name__ == "__main__":
     registry = Registry(RunStore({runs!r}), ClusterTransport({address!r}), max_running=2)
     job = registry.get({run_id!r})
@@ -44,18 +45,18 @@ if __name__ == "__main__":
 
 
 def test_a_run_on_the_cluster_is_controlled_and_a_second_server_attaches_to_it(registry, tmp_path):
-    job = registry.submit(SLOW, name="on the cluster")
+    job = registry.submit(SLOW, ALICE, name="on the cluster")
     assert wait_until(lambda: job.samples_seen > 0 and job.status == "running", timeout=60)
 
-    job.pause()
+    job.pause(ALICE)
     assert wait_until(lambda: job.status == "paused", timeout=20)
     held = job.samples_seen
-    job.step()                                          # to the end of the current epoch, then it waits
+    job.step(ALICE)                                          # to the end of the current epoch, then it waits
     epoch = job.view()["epoch"]
     assert wait_until(lambda: job.view()["epoch"] == epoch + 1 and job.status == "paused", timeout=60)
     assert job.samples_seen == (epoch + 1) * 10_000 > held
-    job.set_lr(0.01)
-    job.resume()
+    job.set_lr(ALICE, 0.01)
+    job.resume(ALICE)
     assert wait_until(lambda: job.status == "running" and job.view()["lr"] == 0.01, timeout=20)
 
     script = tmp_path / "attach.py"                     # a second app server process, by run id alone
@@ -65,7 +66,7 @@ def test_a_run_on_the_cluster_is_controlled_and_a_second_server_attaches_to_it(r
     name, status, first, last = result.stdout.split("\n")[-2].rsplit(" ", 3)
     assert name == "on the cluster" and status == "running" and int(last) > int(first)
 
-    job.stop()
+    job.stop(ALICE)
     assert job.join(60) and job.status == "stopped" and job.saved
     saved = registry.store.load(job.id)
     assert saved.meta["status"] == "stopped" and np.array_equal(saved.network.params, job.network().params)
@@ -73,11 +74,11 @@ def test_a_run_on_the_cluster_is_controlled_and_a_second_server_attaches_to_it(r
 
 
 def test_an_actor_that_dies_fails_its_run_and_keeps_its_last_snapshot(registry):
-    job = registry.submit(SLOW, name="doomed")
+    job = registry.submit(SLOW, ALICE, name="doomed")
     assert wait_until(lambda: len(job.view()["history"]) >= 1, timeout=90)
     job._worker.kill()
     assert job.join(60) and job.status == "failed" and "Ray actor is gone" in job.error
     info = registry.store.info(job.id)
     assert info.status == "failed" and info.epochs_done >= 1
-    after = registry.submit(SLOW.replace(epochs=1, train_size=1000))
+    after = registry.submit(SLOW.replace(epochs=1, train_size=1000), ALICE)
     assert after.join(90) and after.status == "done"

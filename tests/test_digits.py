@@ -11,6 +11,7 @@ import mlp
 from mlp import digits as fmt
 from runner.digits import DigitStore
 from runner.worker import RunSpec, TrainingWorker, fine_tune_inputs
+from conftest import ALICE
 
 
 def collection(n=5, seed=0):
@@ -61,7 +62,7 @@ def test_malformed_collections_are_refused_with_the_reason(tmp_path, change, rea
     change(arrays)
     store = DigitStore(tmp_path)
     with pytest.raises(ValueError, match="upload.npz") as refused:
-        store.import_bytes(npz_bytes(**arrays), "upload.npz")
+        store.import_bytes(npz_bytes(**arrays), ALICE, "upload.npz")
     assert reason in str(refused.value)
     assert store.list() == []                                             # nothing kept
 
@@ -77,7 +78,7 @@ def test_a_huge_declared_collection_is_refused_before_anything_is_inflated(tmp_p
     del arrays
     tracemalloc.start()
     with pytest.raises(ValueError, match="at most 200 drawings"):
-        DigitStore(tmp_path).import_bytes(buffer.getvalue(), "big.npz")
+        DigitStore(tmp_path).import_bytes(buffer.getvalue(), ALICE, "big.npz")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 64 * 2**20
@@ -91,11 +92,11 @@ def _npy(array):
 
 def test_the_store_acts_by_id_and_keeps_files_in_its_folder(tmp_path):
     store = DigitStore(tmp_path)
-    cid = store.create("mine")
-    first = store.add(cid, np.full(784, 0.5), np.zeros((280, 280)), 3)
-    second = store.add(cid, np.full(784, 0.25), np.zeros((280, 280)), 8)
+    cid = store.create(ALICE, "mine")
+    first = store.add(cid, np.full(784, 0.5), np.zeros((280, 280)), 3, ALICE)
+    second = store.add(cid, np.full(784, 0.25), np.zeros((280, 280)), 8, ALICE)
     assert store.get(cid).labels.tolist() == [3, 8]
-    store.remove(cid, first)
+    store.remove(cid, first, ALICE)
     assert store.get(cid).ids == (second,) and store.get(cid).labels.tolist() == [8]
     assert [p.name for p in (tmp_path / "digits").iterdir() if p.name != ".locks"] == [f"{cid}.npz"]
     with pytest.raises(KeyError):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import open_page, plain, shown, wait_for_job
+from apptest_helpers import learner, open_page, plain, shown, wait_for_job
 from conftest import wait_until
 from runner import dataset
 from runner.digits import DigitStore
@@ -21,6 +21,8 @@ from runner.local import LocalTransport
 from runner.store import RunGone, RunStore, new_run_id
 from test_app_draw import canvas_with, drawing
 from test_bounded_reads import STRUCTURED, model_file as valid_model
+from mlp.runs import RunMeta
+from conftest import ALICE
 
 TRAIN, WEIGHTS, EVALUATE, DRAW = "pages/train.py", "pages/weights.py", "pages/evaluate.py", "pages/draw.py"
 COMPUTES, MINE = "pages/computes.py", "pages/my_digits.py"
@@ -60,9 +62,9 @@ def test_a_run_that_cannot_be_saved_says_so_frees_its_slot_and_can_be_downloaded
     dataset.shared_mnist()
     registry = Registry(RunStore(tmp_path / "runs"), LocalTransport(dataset.cache_folder()), max_running=1)
     try:
-        first = registry.submit(QUICK, name="unlucky")
+        first = registry.submit(QUICK, ALICE, name="unlucky")
         block_the_file_of(tmp_path / "runs", first.id)
-        second = registry.submit(QUICK, name="next in the queue")
+        second = registry.submit(QUICK, ALICE, name="next in the queue")
         assert first.join(120) and first.status == "done" and not first.saved
         assert "could not be saved" in first.unsaved and "directory" in first.unsaved.lower()
         assert second.join(120) and second.saved                      # the slot was freed
@@ -82,7 +84,7 @@ def test_a_crafted_file_appearing_while_a_run_saves_does_not_stop_it(tmp_path):
     runs = tmp_path / "runs"
     registry = Registry(RunStore(runs), LocalTransport(dataset.cache_folder()), max_running=1)
     try:
-        job = registry.submit(QUICK)
+        job = registry.submit(QUICK, ALICE)
         for mutation in ("JSON nested 5,000 deep", "encrypted", "deflate64", "negative shape"):
             (runs / f"{new_run_id()}.npz").write_bytes(STRUCTURED[mutation](valid_model()))
         assert job.join(120) and job.saved and job.unsaved is None
@@ -114,8 +116,8 @@ def test_every_save_on_a_full_disk_says_so_and_keeps_what_was_there(runs_dir):
     from ui import state
 
     digits = DigitStore(runs_dir)
-    cid = digits.create("kept before")
-    digits.add(cid, np.full(784, 0.5), np.zeros((280, 280)), 3)
+    cid = digits.create(learner(), "kept before")
+    digits.add(cid, np.full(784, 0.5), np.zeros((280, 280)), 3, learner())
     good = digits.to_bytes(cid)
     at = open_page(DRAW, query={"digits": cid})
     with DiskFull():
@@ -177,8 +179,8 @@ def test_a_rename_racing_a_delete_never_brings_the_run_back(tmp_path):
     store = RunStore(tmp_path / "runs")
     for trial in range(20):
         run_id = new_run_id()
-        store.save(run_id, mlp.Network([784, 8, 10]), {"name": f"run {trial}"})
-        renamed, deleted = race(lambda: store.rename(run_id, "new name"), lambda: store.delete(run_id))
+        store.save(run_id, mlp.Network([784, 8, 10]), RunMeta(f"run {trial}", "done", owner=ALICE.owner))
+        renamed, deleted = race(lambda: store.rename(run_id, "new name", ALICE), lambda: store.delete(run_id, ALICE))
         assert deleted is True and not store.exists(run_id), (trial, renamed, deleted)
         assert isinstance(renamed, RunGone) or renamed.name == "new name"
 
@@ -186,24 +188,24 @@ def test_a_rename_racing_a_delete_never_brings_the_run_back(tmp_path):
 def test_a_collection_rename_racing_its_delete_never_brings_it_back(tmp_path):
     digits = DigitStore(tmp_path / "runs")
     for trial in range(20):
-        cid = digits.create("mine")
-        renamed, deleted = race(lambda: digits.rename(cid, "renamed"), lambda: digits.delete(cid))
+        cid = digits.create(ALICE, "mine")
+        renamed, deleted = race(lambda: digits.rename(cid, "renamed", ALICE), lambda: digits.delete(cid, ALICE))
         assert deleted is True and not digits.exists(cid), (trial, renamed, deleted)
 
 
 def test_two_sessions_deleting_and_renaming_one_run_are_both_told_the_truth(runs_dir):
     store = RunStore(runs_dir)
     run_id = new_run_id()
-    store.save(run_id, mlp.Network([784, 8, 10]), {"name": "shared"})
+    store.save(run_id, mlp.Network([784, 8, 10]), RunMeta("shared", "done", owner=learner().owner))
     a, b = open_page(TRAIN), open_page(TRAIN)
     a.button(key="delete_run").click().run()
     assert "Deleted “shared”." in shown(a.success)
     b.button(key="delete_run").click().run()                      # B's page still showed it
     assert "“shared” was already deleted (by another session)." in shown(b.error)
     c = open_page(TRAIN)
-    store.save(run_id, mlp.Network([784, 8, 10]), {"name": "again"})
+    store.save(run_id, mlp.Network([784, 8, 10]), RunMeta("again", "done", owner=learner().owner))
     c.run()
-    store.delete(run_id)
+    store.delete(run_id, learner())
     c.text_input(key=f"rename_{run_id}").set_value("mine now")
     c.button(key="rename_run").click().run()
     assert "Could not rename it: the run" in shown(c.error) and "was deleted" in shown(c.error)
@@ -311,7 +313,7 @@ def test_a_fine_tuning_run_names_the_saved_run_it_starts_from(runs_dir):
 
     store = RunStore(runs_dir)
     base = new_run_id()
-    store.save(base, mlp.Network([784, 8, 10], "relu", "softmax", "cross_entropy", "he"), {"name": "my first run"})
+    store.save(base, mlp.Network([784, 8, 10], "relu", "softmax", "cross_entropy", "he"), RunMeta("my first run", "done"))
     inputs = live._resolve_fine_tune(QUICK.replace(start_from=base))
     assert inputs["base_name"] == "my first run"
     assert live._resolve_fine_tune(QUICK.replace(start_from="model:fast", layers=(784, 16, 16, 10),

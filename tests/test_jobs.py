@@ -17,6 +17,7 @@ from runner.jobs import Registry, default_max_running
 from runner.local import LocalTransport
 from runner.store import RunStore
 from runner.worker import RunSpec, TrainingWorker
+from conftest import ALICE
 
 QUICK = mlp.TrainConfig(layers=(784, 16, 10), activation="relu", output="softmax", loss="cross_entropy",
                         optimizer="adam", lr=0.003, batch_size=32, epochs=2, init="he", train_size=1000)
@@ -149,7 +150,7 @@ def test_updates_carry_every_event_and_snapshot_once(small_mnist, tmp_path):
 
 # ---- the registry and the worker processes ---------------------------------------------------------
 def test_a_run_trains_in_a_process_of_its_own_and_is_saved(registry):
-    job = registry.submit(QUICK, name="my run")
+    job = registry.submit(QUICK, ALICE, name="my run")
     assert wait_until(lambda: job._worker is not None)
     local = isinstance(registry.transport, LocalTransport)
     assert not local or job._worker.pid != os.getpid()
@@ -167,35 +168,35 @@ def test_a_run_trains_in_a_process_of_its_own_and_is_saved(registry):
 
 def test_the_cap_queues_jobs_first_come_first_served(registry):
     long = QUICK.replace(epochs=100)
-    first, second, third = (registry.submit(long) for _ in range(3))
+    first, second, third = (registry.submit(long, ALICE) for _ in range(3))
     assert wait_until(lambda: first.status == "running")
     assert second.status == "queued" and third.status == "queued"
     assert (registry.queue_position(second.id), registry.queue_position(third.id)) == (1, 2)
-    third.stop()                                   # leaving the queue
+    third.stop(ALICE)                                   # leaving the queue
     assert third.join(5) and third.status == "stopped" and not third.saved
     assert wait_until(lambda: first.samples_seen > 0)
-    first.stop()
+    first.stop(ALICE)
     assert first.join(20) and wait_until(lambda: second.samples_seen > 0, timeout=20)
     assert second.status == "running"
-    second.stop()
+    second.stop(ALICE)
     assert second.join(20) and [r.status for r in registry.store.list()] == ["stopped", "stopped"]
 
 
 def test_queued_runs_keep_a_step_and_a_learning_rate_for_their_start(registry):
-    blocker = registry.submit(QUICK.replace(epochs=100))
-    waiting = registry.submit(QUICK.replace(epochs=3))
-    waiting.step()
-    waiting.set_lr(0.001)
+    blocker = registry.submit(QUICK.replace(epochs=100), ALICE)
+    waiting = registry.submit(QUICK.replace(epochs=3), ALICE)
+    waiting.step(ALICE)
+    waiting.set_lr(ALICE, 0.001)
     assert waiting.status == "queued" and waiting.view()["lr"] == 0.001
-    blocker.stop()
+    blocker.stop(ALICE)
     assert wait_until(lambda: waiting.view()["epoch"] == 1 and waiting.status == "paused", timeout=30)
     assert waiting.view()["lr"] == 0.001
-    waiting.resume()
+    waiting.resume(ALICE)
     assert waiting.join(60) and waiting.status == "done"
 
 
 def test_a_diverging_job_keeps_its_explanation_and_is_saved(registry):
-    job = registry.submit(QUICK.replace(lr=10.0, optimizer="sgd", epochs=3))
+    job = registry.submit(QUICK.replace(lr=10.0, optimizer="sgd", epochs=3), ALICE)
     assert job.join(60) and job.status == "diverged"
     assert "learning rate 10" in job.view()["error"]
     assert registry.store.info(job.id).status == "diverged"
@@ -203,7 +204,7 @@ def test_a_diverging_job_keeps_its_explanation_and_is_saved(registry):
 
 def test_a_worker_killed_mid_epoch_fails_keeps_what_it_had_and_frees_its_slot(cache, tmp_path):
     registry = Registry(RunStore(tmp_path / "runs"), LocalTransport(cache), max_running=1)
-    job = registry.submit(mlp.PRESETS["seed"].config.replace(epochs=50, train_size=10_000))
+    job = registry.submit(mlp.PRESETS["seed"].config.replace(epochs=50, train_size=10_000), ALICE)
     assert wait_until(lambda: len(job.view()["history"]) >= 2 and job.view()["epoch"] < 50, timeout=60)
     assert wait_until(lambda: job.view()["samples_seen"] % 10_000 > 1000)          # mid-epoch
     os.kill(job._worker.pid, signal.SIGKILL)
@@ -214,13 +215,13 @@ def test_a_worker_killed_mid_epoch_fails_keeps_what_it_had_and_frees_its_slot(ca
     last_epoch, last_params = job.snapshot_arrays()[1][-1], job.snapshot_arrays()[0][-1]
     assert info.status == "failed" and np.array_equal(saved.network.params, last_params)
     assert info.epochs_done == int(last_epoch) >= 2
-    after = registry.submit(QUICK)                                   # the slot is free again
+    after = registry.submit(QUICK, ALICE)                                   # the slot is free again
     assert after.join(60) and after.status == "done"
 
 
 def test_shutdown_saves_unfinished_runs_marked_interrupted_and_leaves_no_process(cache, tmp_path):
     reg = Registry(RunStore(tmp_path), LocalTransport(cache), max_running=1)
-    running, waiting = reg.submit(QUICK.replace(epochs=100)), reg.submit(QUICK.replace(epochs=100))
+    running, waiting = reg.submit(QUICK.replace(epochs=100), ALICE), reg.submit(QUICK.replace(epochs=100), ALICE)
     assert wait_until(lambda: running.samples_seen > 0)
     pid = running._worker.pid
     reg.shutdown()
@@ -236,10 +237,11 @@ sys.path.insert(0, {root!r})
 import mlp
 from runner.jobs import Registry
 from runner.local import LocalTransport
+from runner.identity import Person
 from runner.store import RunStore
 if __name__ == "__main__":
     reg = Registry(RunStore({runs!r}), LocalTransport({cache!r}), max_running=1)
-    job = reg.submit(mlp.PRESETS["seed"].config.replace(epochs=100, train_size=10000))
+    job = reg.submit(mlp.PRESETS["seed"].config.replace(epochs=100, train_size=10000), Person("a1" * 16))
     while not job.view()["history"]:
         time.sleep(0.05)
     print(job.id, job._worker.pid, flush=True)
@@ -262,9 +264,9 @@ def test_a_server_that_disappears_leaves_no_orphan_and_its_run_saved(cache, tmp_
 
 def test_a_paused_run_nobody_watches_is_stopped_and_saved(cache, tmp_path):
     reg = Registry(RunStore(tmp_path), LocalTransport(cache), max_running=1, abandon_after=0.3, watch_every=0.2)
-    job = reg.submit(QUICK.replace(epochs=100))
+    job = reg.submit(QUICK.replace(epochs=100), ALICE)
     assert wait_until(lambda: job.samples_seen > 0)
-    job.pause()
+    job.pause(ALICE)
     assert wait_until(lambda: job.status == "paused")
     job.view()                                               # a page looks at it now...
     assert reg.abandoned() == []
@@ -276,7 +278,7 @@ def test_a_paused_run_nobody_watches_is_stopped_and_saved(cache, tmp_path):
 
 def test_a_watched_or_running_run_is_never_abandoned(cache, tmp_path):
     reg = Registry(RunStore(tmp_path), LocalTransport(cache), max_running=1, abandon_after=0.0)
-    job = reg.submit(QUICK.replace(epochs=100))
+    job = reg.submit(QUICK.replace(epochs=100), ALICE)
     assert wait_until(lambda: job.status == "running")
     assert reg.abandoned(now=job.last_seen + 3600) == []
     reg.shutdown()
@@ -293,7 +295,7 @@ def test_the_registry_forgets_saved_runs_and_its_memory_stays_flat(cache, tmp_pa
 
     memory = []
     for batch in range(8):
-        jobs = [reg.submit(tiny) for _ in range(5)]
+        jobs = [reg.submit(tiny, ALICE) for _ in range(5)]
         assert all(job.join(60) and job.saved for job in jobs)
         reg.forget_settled()
         memory.append(rss_mb())

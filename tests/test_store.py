@@ -5,6 +5,8 @@ import pytest
 import mlp
 from mlp.io import thin_snapshots
 from runner.store import RunStore, clean_name, new_run_id
+from mlp.runs import RunMeta
+from conftest import ALICE, TEACHER
 
 
 def test_run_names_are_cleaned_and_made_unique(tmp_path):
@@ -13,9 +15,9 @@ def test_run_names_are_cleaned_and_made_unique(tmp_path):
     assert clean_name("\x07\x08") == "untitled run" and len(clean_name("x" * 10_000)) == 80
     net = mlp.Network([784, 4, 10])
     ids = [new_run_id() for _ in range(3)]
-    names = [store.save(i, net, {"name": "same"}).name for i in ids]
+    names = [store.save(i, net, RunMeta("same", "done", owner=ALICE.owner)).name for i in ids]
     assert names == ["same", "same (2)", "same (3)"]
-    assert store.rename(ids[0], "../../evil/name").name == "../../evil/name"
+    assert store.rename(ids[0], "../../evil/name", ALICE).name == "../../evil/name"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".locks") == sorted(f"{i}.npz" for i in ids)
 
 
@@ -29,14 +31,14 @@ def test_only_run_ids_become_paths(tmp_path):
 
 def test_unreadable_files_in_the_runs_folder_are_listed_as_damaged(tmp_path):
     store = RunStore(tmp_path)
-    store.save(new_run_id(), mlp.Network([784, 4, 10]), {"name": "ok", "created": 1.0})
+    store.save(new_run_id(), mlp.Network([784, 4, 10]), RunMeta("ok", "done", created=1.0))
     torn = new_run_id()
     (tmp_path / f"{torn}.npz").write_bytes(b"torn")
     (tmp_path / "notes.npz").write_bytes(b"not a run id: never listed")
     runs = store.list()
     assert [(r.name, r.damaged) for r in runs] == [(f"damaged file {torn}", True), ("ok", False)]
     assert "not a readable .npz" in runs[0].problem and runs[0].status == "damaged"
-    store.delete(torn)
+    store.delete(torn, TEACHER)
     assert [r.name for r in store.list()] == ["ok"]
 
 
@@ -44,7 +46,7 @@ def test_uploads_must_be_mnist_shaped(tmp_path):
     store = RunStore(tmp_path / "runs")
     mlp.save(mlp.Network([100, 4, 10]), tmp_path / "small.npz")
     with pytest.raises(ValueError, match="784"):
-        store.import_bytes((tmp_path / "small.npz").read_bytes(), "small.npz")
+        store.import_bytes((tmp_path / "small.npz").read_bytes(), "small.npz", ALICE)
     assert store.list() == []
 
 

@@ -3,7 +3,6 @@ microscope, the map of what each layer sees, and switching units off. Every numb
 ``mlp.trace`` and ``mlp.analysis``; figures from ``ui.network_charts``."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +13,7 @@ import ui
 from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
-from runner.store import new_run_id
-from ui import background, charts, network_charts, state
+from ui import background, charts, identity, network_charts, state
 from ui.errors import failure_text
 from ui.markdown import escape
 
@@ -303,7 +301,7 @@ def _layer_names(network):
 
 
 def _lr_at(run, epoch):
-    config = run.meta.get("config") or {}
+    config = run.meta.config or {}
     lr, decay = config.get("lr"), config.get("lr_decay", 1.0)
     if not isinstance(lr, (int, float)) or not 0 < lr <= MAX_LR:
         return 0.01
@@ -311,7 +309,7 @@ def _lr_at(run, epoch):
 
 
 def _optimizer_name(run):
-    name = (run.meta.get("config") or {}).get("optimizer")
+    name = (run.meta.config or {}).get("optimizer")
     return name if name in mlp.OPTIMIZERS else "sgd"
 
 
@@ -537,13 +535,8 @@ def _save_copy(run, epoch, held, steps, example):
         name = f"{run.name} + {steps} step{'s' if steps != 1 else ''} on {example.name}"
         x_test, y_test = state.dataset()[2:]
         accuracy = held["network"].accuracy(x_test, y_test)
-        meta = {"name": name[:80], "status": "done", "created": time.time(), "dataset": "mnist",
-                "test_accuracy": accuracy, "history": [], "progress": []}
-        if isinstance(run.meta.get("config"), dict):
-            meta["config"] = run.meta["config"]
-        run_id = new_run_id()
         try:
-            state.store().save(run_id, held["network"], meta)
+            state.store().copy_of(name[:80], held["network"], run.meta.config, accuracy, identity.me())
         except (OSError, ValueError) as err:
             st.error(f"Not saved: {escape(failure_text(err))}. The copy is still here; try again later.",
                      icon=":material/error:")

@@ -12,7 +12,7 @@ from mlp import augment
 from mlp.config import (HELP, MAX_DROPOUT, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_HOLDOUT, MAX_REPEAT, MAX_UNITS,
                         ConfigError, advice, from_query, to_query)
 from ui import state
-from ui.live import set_live_lr
+from ui.live import is_mine, set_live_lr
 from ui.markdown import escape
 
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02,
@@ -97,7 +97,7 @@ def init_controls():
     config, problems = from_query(st.query_params.to_dict(), base=seed)
     problems += apply_config(config, fallback=seed)
     if config.start_from:                   # a link to a fine-tuning setup: the network is its base's
-        _adopt_base()
+        adopt_base()
         problems += [st.session_state.pop("start_error")] if "start_error" in st.session_state else []
         problems += _replaced_by_base(config)
     st.session_state["url_problems"] = problems
@@ -154,7 +154,7 @@ def _choice(label, field, disabled):
     st.caption(DESCRIPTIONS[field][value])
 
 
-def controls(disabled=False, on_lr_change=None):
+def controls(disabled=False, on_lr_change=None, lr_disabled=False):
     """Draw the controls and return the TrainConfig they describe (or the ConfigError it raises)."""
     net, opt, data = st.tabs(["Network", "Optimisation", "Data"])
     based = disabled or bool(st.session_state.get("start_from"))   # a base network fixes the architecture
@@ -174,7 +174,7 @@ def controls(disabled=False, on_lr_change=None):
         _choice("Optimizer", "optimizer", disabled)
         st.select_slider("Learning rate (log scale)", LR_OPTIONS, key="lr", format_func=lambda v: f"{v:g}",
                          on_change=on_lr_change, help=HELP["lr"] + " You can change it while training.",
-                         **PERSIST)
+                         disabled=lr_disabled, **PERSIST)
         st.slider("Learning-rate decay per epoch", STEPS["lr_decay"].low, STEPS["lr_decay"].high, key="lr_decay",
                   step=STEPS["lr_decay"].step, disabled=disabled, help=HELP["lr_decay"], **PERSIST)
         st.select_slider("Batch size", BATCH_OPTIONS, key="batch_size", disabled=disabled,
@@ -221,7 +221,7 @@ def _bases():
     return bases
 
 
-def _adopt_base():
+def adopt_base():
     """A base network was chosen: the network controls take its architecture (it cannot change)."""
     run_id = st.session_state.get("start_from")
     if not run_id:
@@ -248,7 +248,7 @@ def fine_tune_controls(disabled):
     bases = _bases()
     if st.session_state.get("start_from") not in bases:
         st.session_state["start_from"] = ""
-    st.selectbox("Start from", list(bases), key="start_from", format_func=bases.get, on_change=_adopt_base,
+    st.selectbox("Start from", list(bases), key="start_from", format_func=bases.get, on_change=adopt_base,
                  disabled=disabled, help=HELP["start_from"], **PERSIST)
     collections = {"": "none: MNIST only"}
     collections.update({c.id: f"{c.name} · {c.count} drawings" for c in state.digit_store().list()
@@ -300,9 +300,12 @@ def settings_panel(training, job):
     returns the TrainConfig the controls describe, or the ConfigError they raise."""
     with st.container(border=True):
         preset_picker(disabled=training)
-        config = controls(disabled=training, on_lr_change=set_live_lr)
+        watching = training and not is_mine(job)     # someone else's run: nothing here may change it
+        config = controls(disabled=training, on_lr_change=set_live_lr, lr_disabled=watching)
         explain(config)
-        if training:
+        if watching:
+            st.caption("These are the settings of someone else's run: you can watch it, not change it.")
+        elif training:
             st.caption("The settings are locked while a run trains, except the learning rate, "
                        "which the run takes at its next batch.")
     run_id = state.current_run_id()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from runner.identity import NotYours
 from runner.store import RunGone
 from ui.markdown import escape
 
 
 def failure_text(err):
     """Why an action failed, as a phrase: "no space left on device", "it has been deleted"."""
-    if isinstance(err, RunGone):
+    if isinstance(err, (RunGone, NotYours)):
         return str(err)
     if isinstance(err, KeyError):
         return "it is no longer there: it was deleted"

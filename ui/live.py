@@ -6,24 +6,34 @@ import streamlit as st
 import mlp
 import ui
 from mlp.presets import follows_the_notebook
-from ui import state
+from mlp.runs import Status
+from ui import identity, state
 from mlp import analysis
 from mlp.config import check_layers
+from runner.identity import NotYours
 from runner.worker import fine_tune_inputs
 from ui.charts import learning_curves
 from ui.network_charts import health_curves
 from ui.markdown import escape
 
-ACTIVE = ("queued", "running", "paused")
 STATUS_TEXT = {
-    "running": ":blue-badge[training]", "paused": ":orange-badge[paused]", "queued": ":gray-badge[waiting]",
-    "done": ":green-badge[finished]", "stopped": ":gray-badge[stopped]", "diverged": ":red-badge[diverged]",
-    "failed": ":red-badge[failed]", "interrupted": ":orange-badge[interrupted]",
+    Status.RUNNING: ":blue-badge[training]", Status.PAUSED: ":orange-badge[paused]",
+    Status.QUEUED: ":gray-badge[waiting]", Status.DONE: ":green-badge[finished]",
+    Status.STOPPED: ":gray-badge[stopped]", Status.DIVERGED: ":red-badge[diverged]",
+    Status.FAILED: ":red-badge[failed]", Status.INTERRUPTED: ":orange-badge[interrupted]",
+    Status.UPLOADED: ":gray-badge[uploaded]",
 }
+"""How each status shows on a page (``mlp.runs.Status``)."""
+CONTROL_MESSAGE = "control_message"
 
 
 def is_active(job):
-    return job is not None and job.status in ACTIVE
+    return job is not None and job.status.active
+
+
+def is_mine(job):
+    """True if this session's person may control ``job`` (its owner, or a teacher)."""
+    return job is not None and identity.me().may_change(job.owner)
 
 
 def _resolve_fine_tune(config):
@@ -61,7 +71,8 @@ def _start(config, until_epoch=None):
         return
     name = st.session_state.get("run_name") or None
     try:
-        job = state.registry().submit(config, name=name, until_epoch=until_epoch, inputs=_resolve_fine_tune(config))
+        job = state.registry().submit(config, identity.me(), name=name, until_epoch=until_epoch,
+                                      inputs=_resolve_fine_tune(config))
     except ValueError as err:                   # ConfigError, or what fine-tuning needs is missing
         st.session_state["start_error"] = str(err)
         return
@@ -69,39 +80,70 @@ def _start(config, until_epoch=None):
     st.rerun()          # a full run, so the training area starts polling (a fragment run cannot)
 
 
-def _control(run_id, action):
-    """A run-control button's callback, bound to the run it was drawn for."""
+def _control(run_id, action, *value):
+    """A run-control button's callback, bound to the run it was drawn for. The run service checks
+    that this session's person may control it; if not, or if the run has ended meanwhile (another
+    session stopped it), the page says so and nothing changes."""
     job = state.registry().get(run_id)
-    if job is not None:
-        getattr(job, action)()
+    if job is None or not job.active:
+        st.session_state[CONTROL_MESSAGE] = ("info", "That run has already ended (another session, or a teacher, "
+                                                     "stopped it, or it finished): nothing was changed.")
+        return
+    try:
+        getattr(job, action)(identity.me(), *value)
+    except NotYours as err:
+        st.session_state[CONTROL_MESSAGE] = ("error", f"Not done: {err}. Nothing was changed.")
 
 
 def set_live_lr():
     """The learning-rate control's callback: a run in progress takes the new rate at its next batch."""
     job = state.current_job()
     if is_active(job):
-        job.set_lr(st.session_state["lr"])
+        _control(job.id, "set_lr", st.session_state["lr"])
+
+
+def _leave_run():
+    """Leave someone else's run: the settings stay as they are, for a run of one's own."""
+    state.set_current_run(None)
+    st.query_params.pop("run", None)
+
+
+def _fine_tune_copy(run_id):
+    """Start from someone else's saved run: a new run of one's own, on its weights (Fine-tune)."""
+    from ui import controls
+
+    _leave_run()
+    st.session_state["start_from"] = run_id
+    controls.adopt_base()
 
 
 def buttons(config, job):
     """Start, step, pause/resume and stop, in a row that wraps rather than cutting a label. They act
     in callbacks bound to the run's id, so the page redraws in the new state and cannot act on
     another run."""
+    if CONTROL_MESSAGE in st.session_state:
+        kind, text = st.session_state.pop(CONTROL_MESSAGE)
+        (st.error if kind == "error" else st.info)(escape(text))
     active = is_active(job)
+    if active and not is_mine(job):           # someone else's run, training: no control of it here
+        _someone_elses(training=True)
+        return
+    if not active and not _own_or_none():     # someone else's saved run: Start still starts one's own
+        _someone_elses(training=False)
     cannot_train = isinstance(config, mlp.ConfigError)
     row = st.container(horizontal=True, gap="small")
     row.button("Start", key="start", type="primary", icon=":material/play_arrow:", on_click=_start,
                args=(config,), disabled=active or cannot_train)
     if active:
         row.button("Step one epoch", key="step", icon=":material/skip_next:", on_click=_control,
-                   args=(job.id, "step"), disabled=job.status == "queued",
+                   args=(job.id, "step"), disabled=job.status == Status.QUEUED,
                    help="Train to the end of the next epoch, then wait.")
-        if job.status == "paused":
+        if job.status == Status.PAUSED:
             row.button("Resume", key="resume", icon=":material/play_arrow:", on_click=_control,
                        args=(job.id, "resume"))
         else:
             row.button("Pause", key="pause", icon=":material/pause:", on_click=_control,
-                       args=(job.id, "pause"), disabled=job.status == "queued")
+                       args=(job.id, "pause"), disabled=job.status == Status.QUEUED)
         row.button("Stop", key="stop", icon=":material/stop:", on_click=_control, args=(job.id, "stop"))
     else:
         row.button("Step one epoch", key="step", icon=":material/skip_next:", on_click=_start,
@@ -111,6 +153,41 @@ def buttons(config, job):
                   label_visibility="collapsed", max_chars=80, disabled=active)
     if "start_error" in st.session_state:
         st.error(escape(st.session_state.pop("start_error")))
+
+
+def _current_owner():
+    """(owner, owner name) of the current run, or None when there is none (or a shipped model)."""
+    job = state.current_job()
+    if job is not None:
+        return job.owner, job.owner_name
+    run_id = state.current_run_id()
+    if run_id is None or not state.store().exists(run_id):
+        return None
+    try:
+        info = state.store().info(run_id)
+    except (ValueError, OSError):
+        return None
+    return info.owner, info.owner_name
+
+
+def _own_or_none():
+    """True when the current run is this session's person's to control (or there is none)."""
+    owned = _current_owner()
+    return owned is None or identity.me().may_change(owned[0])
+
+
+def _someone_elses(training):
+    """For a run that is not this person's: whose it is, and what they can do with it instead of
+    controlling it (no Pause, Stop or learning rate: the run service would refuse them anyway)."""
+    owner, owner_name = _current_owner()
+    identity.owner_line(owner, owner_name)
+    if training:
+        st.button("Train my own", key="leave_run", icon=":material/add:", on_click=_leave_run,
+                  help="Leave this run (it goes on training) and start one of your own.")
+    else:
+        st.button("Fine-tune a copy of my own", key="fine_tune_copy", icon=":material/content_copy:",
+                  on_click=_fine_tune_copy, args=(state.current_run_id(),),
+                  help="Start from this run's weights: a new run of yours (see Fine-tune in the settings).")
 
 
 def live_view(job):
@@ -141,7 +218,7 @@ def live_view(job):
 def fine_tune_result(run_id):
     """Before and after a fine-tuning run: its accuracy on the held-out digits and on MNIST's test set."""
     try:
-        result = state.store().meta(run_id).get("fine_tune")
+        result = state.store().meta(run_id).fine_tune
     except (ValueError, OSError):
         return
     if not result:
@@ -227,8 +304,8 @@ def _saved_curves():
     except (ValueError, OSError) as err:
         st.warning(f"The current run cannot be read: {escape(err)}")
         return
-    st.markdown(f"Current run: **{escape(meta.get('name', run_id))}** ({meta.get('status', 'saved')})")
-    st.plotly_chart(learning_curves(meta.get("progress") or [], meta.get("history") or []),
+    st.markdown(f"Current run: **{escape(meta.name)}** ({meta.status})")
+    st.plotly_chart(learning_curves(list(meta.progress), list(meta.history)),
                     key="saved_curves", config={"displaylogo": False})
     fine_tune_result(run_id)
     try:
@@ -245,15 +322,15 @@ def _status(view):
     st.markdown(f"**{escape(view['name'])}** {STATUS_TEXT[status]}{unsaved} · "
                 f"{'-'.join(map(str, config.layers))}, {config.activation}/{config.output}, "
                 f"{config.optimizer} · lr now {view['lr']:g}")
-    if status == "queued":
+    if status == Status.QUEUED:
         st.warning(f"Waiting for a free training slot: this server trains at most "
                    f"{state.registry().max_running} runs at once, and yours is number "
                    f"{view['queue_position']} in the queue. It starts by itself.", icon=":material/hourglass_top:")
-    if status in ("diverged", "failed") and view["error"]:
+    if status in (Status.DIVERGED, Status.FAILED) and view["error"]:
         st.error(escape(view["error"]), icon=":material/warning:")
-    elif status in ("stopped", "interrupted") and view["error"]:
+    elif status in (Status.STOPPED, Status.INTERRUPTED) and view["error"]:
         st.info(escape(view["error"]), icon=":material/info:")
-    if status in ("done", "stopped", "diverged") and view["saved"]:
+    if status in (Status.DONE, Status.STOPPED, Status.DIVERGED) and view["saved"]:
         st.caption("Saved to the runs list below.")
     done = view["samples_seen"] / max(view["total_samples"], 1)
     st.progress(min(done, 1.0), text=f"epoch {view['epoch']} of {config.epochs} · {done:.0%}")
@@ -286,7 +363,7 @@ def _metrics(view):
                    help="On 1,000 fixed training images.")
     cols[3].metric("Train loss", f"{last.train_loss:.4f}" if last else "–")
     cols[4].metric("Samples/s", f"{speed:,.0f}")
-    cols[5].metric("ETA", _duration(remaining) if remaining is not None and view["status"] in ACTIVE else "–")
+    cols[5].metric("ETA", _duration(remaining) if remaining is not None and view["status"].active else "–")
 
 
 def _duration(seconds):

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from mlp import analysis
-from ui import state
+from ui import identity, state
 from ui.errors import attempt, failure_text, show_failure
 from ui.markdown import escape
 
@@ -36,14 +36,20 @@ def canvas_grey(image):
 
 
 # ---- keeping a drawing (Draw page) ---------------------------------------------------------------------
+def _mine(collection_id):
+    """True if this session's person owns the collection (a teacher's own are theirs too)."""
+    info = _store().info(collection_id) if collection_id and _store().exists(collection_id) else None
+    return info is not None and identity.me().owns(info.owner)
+
+
 def _keep(collection_id, x, raw, label, clear):
-    store = _store()
-    if collection_id is None or not store.exists(collection_id):
-        collection_id = attempt("Keeping the drawing", "keep_error", store.create)
+    store, me = _store(), identity.me()
+    if not _mine(collection_id):            # none yet, deleted, or someone else's: start one of one's own
+        collection_id = attempt("Keeping the drawing", "keep_error", store.create, me)
         if collection_id is None:
             return
         state.set_current_collection(collection_id)
-    if attempt("Keeping the drawing", "keep_error", store.add, collection_id, x, raw, label) is None:
+    if attempt("Keeping the drawing", "keep_error", store.add, collection_id, x, raw, label, me) is None:
         return
     kept = attempt("Keeping the drawing", "keep_error", store.get, collection_id)
     if kept is None:
@@ -63,9 +69,11 @@ def keep_panel(x, digit, image, clear):
     row.button("Keep this drawing", key="keep", icon=":material/bookmark_add:", on_click=_keep,
                args=(collection_id, x, canvas_grey(image), label, clear))
     show_failure("keep_error")
-    kept = _readable(collection_id)
+    kept = _readable(collection_id) if _mine(collection_id) else None
     if kept is not None:
         st.caption(f"Kept drawings go to “{escape(kept.name)}” ({len(kept)} so far): see them on **My digits**.")
+    else:
+        st.caption("Your first kept drawing starts a collection of your own: see it on **My digits**.")
 
 
 def link_collection():
@@ -90,7 +98,7 @@ def _picked():
 
 
 def _new_collection():
-    created = attempt("Starting a new collection", FAILED, _store().create)
+    created = attempt("Starting a new collection", FAILED, _store().create, identity.me())
     if created is not None:
         state.set_current_collection(created)
 
@@ -99,30 +107,47 @@ def collection_picker():
     """Choose the session's collection (or start one); returns its id, or None when there is none.
     The page's URL carries it (``?digits=ID``), so a refresh or a link finds it again."""
     listed = _store().list()
-    infos = [c for c in listed if c.problem is None]
-    damaged = [c for c in listed if c.problem is not None]
     current = state.current_collection()
+    infos = [c for c in listed if c.problem is None]
+    shown = identity.mine_first(infos) + [c for c in infos if c.id == current and not identity.me().owns(c.owner)]
+    damaged = [c for c in listed if c.problem is not None]
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
-    if infos:
-        names = {c.id: f"{c.name} · {_count(c.count, 'drawing')}" for c in infos}
+    if shown:
+        names = {c.id: f"{c.name} · {_count(c.count, 'drawing')}{_whose(c)}" for c in shown}
         if current not in names:
             current = next(iter(names))
             state.set_current_collection(current)
         st.session_state["collection_picker"] = current
         row.selectbox("Collection", list(names), key="collection_picker", format_func=names.get, on_change=_picked)
+    else:
+        current = None
+        state.set_current_collection(None)
     row.button("New collection", key="new_collection", icon=":material/add:", on_click=_new_collection)
+    with row:
+        identity.scope_control("digits_scope")
     show_failure(FAILED)
+    linked = st.query_params.get("digits")
     for c in damaged:
-        st.warning(f"A collection file cannot be read: {escape(c.problem)}", icon=":material/broken_image:")
+        if st.session_state.get(identity.SCOPE) == "all" or c.id == linked:
+            st.warning(f"A collection file cannot be read: {escape(c.problem)}", icon=":material/broken_image:")
+    if not shown:
+        st.info("You have no collection yet: draw a digit on **Draw** and press *Keep this drawing*, or start "
+                "one with *New collection*.", icon=":material/collections_bookmark:")
     return link_collection()
 
 
+def _whose(info):
+    text = identity.whose_text(info.owner, info.owner_name)
+    return "" if text == "yours" else f" · {text.split(' (')[0]}"
+
+
 def _remove(collection_id, drawing_id):
-    attempt("Deleting the drawing", FAILED, _store().remove, collection_id, drawing_id)
+    attempt("Deleting the drawing", FAILED, _store().remove, collection_id, drawing_id, identity.me())
 
 
 def _rename(collection_id):
-    attempt("Renaming the collection", FAILED, _store().rename, collection_id, st.session_state["collection_name"])
+    attempt("Renaming the collection", FAILED, _store().rename, collection_id, st.session_state["collection_name"],
+            identity.me())
 
 
 def _readable(collection_id):
@@ -141,8 +166,12 @@ def gallery(collection_id):
     if digits is None:
         st.warning("That collection is no longer there, or cannot be read: choose another above.")
         return None
+    allowed = identity.me().may_change(digits.owner)
+    if not allowed:
+        identity.owner_line(digits.owner, digits.owner_name, what="collection")
     st.session_state["collection_name"] = digits.name
-    st.text_input("Name", key="collection_name", max_chars=80, on_change=_rename, args=(collection_id,))
+    st.text_input("Name", key="collection_name", max_chars=80, on_change=_rename, args=(collection_id,),
+                  disabled=not allowed)
     if not len(digits):
         st.info("No drawings yet: draw a digit on the **Draw** page and press *Keep this drawing*.",
                 icon=":material/draw:")
@@ -156,8 +185,9 @@ def gallery(collection_id):
         for column, i in zip(columns, range(start, min(start + COLUMNS, len(digits)))):
             picture = digits.raw[i] if as_drawn else digits.images[i].reshape(28, 28)
             column.image(picture, width=72, clamp=True, caption=_a(digits.labels[i]))
-            column.button("Delete", key=f"delete_{digits.ids[i]}", on_click=_remove,
-                          args=(collection_id, digits.ids[i]), help="Delete this drawing from the collection.")
+            if allowed:
+                column.button("Delete", key=f"delete_{digits.ids[i]}", on_click=_remove,
+                              args=(collection_id, digits.ids[i]), help="Delete this drawing from the collection.")
     return digits
 
 
@@ -174,7 +204,7 @@ def files(collection_id):
     if upload is not None and st.session_state.get("uploaded_digits") != upload.file_id:
         st.session_state["uploaded_digits"] = upload.file_id
         try:
-            new = _store().import_bytes(upload.getvalue(), upload.name)
+            new = _store().import_bytes(upload.getvalue(), identity.me(), upload.name)
         except ValueError as err:
             st.error(f"Not kept: {escape(err)}", icon=":material/block:")
             return

@@ -3,23 +3,33 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import state
+from ui import identity, state
 from ui.markdown import escape
 
 PICKER = "run_picker"
 
 
-def _options():
-    """(run id -> label): runs training now, saved runs (newest first), then the shipped models.
-    Damaged files are left out here (the Train page's runs list shows them, with Delete)."""
+def _whose(owner, owner_name):
+    text = identity.whose_text(owner, owner_name)
+    return "" if text == "yours" else f" · {text.split(' (')[0]}"
+
+
+def _options(current):
+    """(run id -> label): this person's runs training now and saved (newest first), everyone else's
+    too when the list shows everything, the shipped models, and the current run whoever's it is
+    (opened from a link). Damaged files are left out here (the Train page's runs list shows them)."""
     options = {}
-    for job in state.registry().jobs():
-        if not job.saved and (job.samples_seen or job.active):
-            options[job.id] = f"{job.name} · {'-'.join(map(str, job.config.layers))} · {job.status} (live)"
-    for run in state.store().list():
-        if not run.damaged:
-            accuracy = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "–"
-            options.setdefault(run.id, f"{run.name} · {run.architecture} · {accuracy}")
+    live = [job for job in state.registry().jobs() if not job.saved and (job.samples_seen or job.active)]
+    for job in identity.mine_first(live):
+        options[job.id] = (f"{job.name} · {'-'.join(map(str, job.config.layers))} · {job.status} (live)"
+                           f"{_whose(job.owner, job.owner_name)}")
+    saved = [run for run in state.store().list() if not run.damaged]
+    for run in identity.mine_first(saved) + [r for r in saved if r.id == current]:
+        accuracy = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "–"
+        options.setdefault(run.id, f"{run.name} · {run.architecture} · {accuracy}{_whose(run.owner, run.owner_name)}")
+    for job in live:
+        if job.id == current:
+            options.setdefault(job.id, f"{job.name} · {job.status} (live){_whose(job.owner, job.owner_name)}")
     for run_id, path in state.shipped_models().items():
         options[run_id] = f"pretrained: {path.stem} (shipped with the app)"
     return options
@@ -47,7 +57,7 @@ def run_picker() -> state.CurrentRun:
     model, nobody's run); a link (``?run=ID``) to a run that is missing or damaged says so.
     """
     state.adopt_linked_run()
-    options = _options()
+    options = _options(state.current_run_id())
     if not options:
         st.info("There is no trained network yet: train one on the **Train** page first.")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
@@ -61,8 +71,11 @@ def run_picker() -> state.CurrentRun:
         current = state.DEFAULT_RUN if state.DEFAULT_RUN in options else next(iter(options))
         state.set_current_run(current)
     st.session_state[PICKER] = current
-    st.selectbox("Run", list(options), key=PICKER, format_func=options.get, on_change=_picked,
-                 help="The network this page looks at; the Train page chooses it too.")
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
+    with row:
+        st.selectbox("Run", list(options), key=PICKER, format_func=options.get, on_change=_picked,
+                     help="The network this page looks at; the Train page chooses it too.")
+        identity.scope_control("picker_scope")
     try:
         run = state.current_run()
     except ValueError as err:                   # the file was damaged after it was listed

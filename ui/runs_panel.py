@@ -11,8 +11,9 @@ import datetime
 import streamlit as st
 
 from mlp.config import FIELDS, TrainConfig
+from runner.identity import NotYours
 from runner.store import RunGone
-from ui import state
+from ui import identity, state
 from ui.errors import failure_text
 from ui.charts import compare_curves
 from ui.markdown import escape
@@ -35,8 +36,8 @@ def _label(run):
 
 def runs_table(runs):
     current = state.current_run_id()
-    rows = [{"": "●" if r.id == current else "", "name": r.name, "network": r.architecture,
-             "status": r.status, "test accuracy": r.test_accuracy, "epochs": r.epochs_done,
+    rows = [{"": "●" if r.id == current else "", "name": r.name, "owner": identity.owner_label(r.owner, r.owner_name),
+             "network": r.architecture, "status": r.status, "test accuracy": r.test_accuracy, "epochs": r.epochs_done,
              "saved": datetime.datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M")}
             for r in runs]
     st.dataframe(rows, hide_index=True, key="runs_table",
@@ -54,9 +55,9 @@ def _open(run_id):
 def _rename(run_id):
     new_name = st.session_state.get(f"rename_{run_id}", "")
     try:
-        info = state.store().rename(run_id, new_name)
-    except (RunGone, ValueError, OSError) as err:
-        _message(("error", f"Could not rename it: {failure_text(err)}."))
+        info = state.store().rename(run_id, new_name, identity.me())
+    except (NotYours, RunGone, ValueError, OSError) as err:
+        _message(("error", f"Could not rename it: {failure_text(err)}. Nothing was changed."))
         return
     _message(("success", f"Renamed to “{info.name}”."))
 
@@ -64,7 +65,10 @@ def _rename(run_id):
 def _delete(run_id, name):
     """Delete the run the control showed (``name``: as it was shown, since it may be gone now)."""
     try:
-        deleted = state.store().delete(run_id)
+        deleted = state.store().delete(run_id, identity.me())
+    except NotYours as err:
+        _message(("error", f"Could not delete “{name}”: {err}. Nothing was changed."))
+        return
     except OSError as err:
         _message(("error", f"Could not delete “{name}”: {failure_text(err)}. Nothing was changed."))
         return
@@ -100,16 +104,23 @@ def manage(runs):
                disabled=run.damaged or run.id == state.current_run_id(),
                help="Make it the current run: every page then looks at it.")
     path = state.store().path(run.id)
+    allowed = identity.me().may_change(run.owner)
+    not_allowed = None if allowed else (
+        "Only a teacher may change a file that cannot be read." if run.damaged else
+        f"It is {identity.whose_text(run.owner, run.owner_name)}: only its owner or a teacher may change it.")
     if not run.damaged:
         row.download_button("Download .npz", data=lambda: path.read_bytes(), file_name=f"{run.name}.npz",
                             mime="application/octet-stream", key="download_run",
                             icon=":material/download:", on_click="ignore")
-        with row.popover("Rename", icon=":material/edit:"):
+        with row.popover("Rename", icon=":material/edit:", disabled=not allowed, help=not_allowed):
             st.text_input("New name", value=run.name, max_chars=80, key=f"rename_{run.id}")
             st.button("Save name", key="rename_run", on_click=_rename, args=(run.id,))
-    with row.popover("Delete", icon=":material/delete:"):
+    with row.popover("Delete", icon=":material/delete:", disabled=not allowed, help=not_allowed):
         st.markdown(f"Delete **{escape(run.name)}** for good?")
         st.button("Delete", key="delete_run", type="primary", on_click=_delete, args=(run.id, run.name))
+    if not allowed and not run.damaged:
+        st.caption(f"{escape(run.name)} is {escape(identity.whose_text(run.owner, run.owner_name))}: open it to "
+                   "look at it, compare with it or fine-tune a copy of your own.")
 
 
 def upload():
@@ -118,7 +129,7 @@ def upload():
         return
     st.session_state["uploaded_token"] = uploaded.file_id
     try:
-        info, notices = state.store().import_bytes(uploaded.getvalue(), uploaded.name)
+        info, notices = state.store().import_bytes(uploaded.getvalue(), uploaded.name, identity.me())
     except ValueError as err:
         st.error(f"That file was refused: {escape(err)}", icon=":material/block:")
         return
@@ -149,12 +160,12 @@ def compare(runs):
             st.warning(f"{escape(by_id[i].name)} is left out: {escape(err)}")
     if not loaded:
         return
-    st.plotly_chart(compare_curves([(by_id[i].name, meta.get("history") or []) for i, meta in loaded.items()]),
+    st.plotly_chart(compare_curves([(by_id[i].name, list(meta.history)) for i, meta in loaded.items()]),
                     key="compare_chart")
     defaults = TrainConfig().to_dict()
     table = {"setting": list(FIELDS) + ["test accuracy"]}
     for i, meta in loaded.items():
-        config = {**defaults, **(meta.get("config") or {})}
+        config = {**defaults, **(meta.config or {})}
         values = ["-".join(map(str, config["layers"])) if k == "layers" else str(config[k]) for k in FIELDS]
         accuracy = by_id[i].test_accuracy
         table[by_id[i].name] = values + [f"{accuracy:.2%}" if accuracy is not None else "–"]
@@ -166,10 +177,15 @@ def runs_section():
     if "runs_message" in st.session_state:
         kind, text = st.session_state.pop("runs_message")
         (st.error if kind == "error" else st.success)(escape(text))
-    runs = state.store().list()
+    everything = identity.scope_control("runs_scope") == "all"
+    listed = state.store().list()
+    runs = identity.mine_first(listed, everything)
     if runs:
         runs_table(runs)
         manage(runs)
+    elif listed:
+        st.caption("You have no saved runs yet: yours are saved here when they finish or are stopped. Choose "
+                   "*Everything on this server* to see everyone's.")
     else:
         st.caption("Finished and stopped runs are saved here.")
     upload()

@@ -152,14 +152,14 @@ class CurrentRun:
 
     id: str
     network: mlp.Network
-    meta: dict
+    meta: mlp.RunMeta
     snapshots: np.ndarray
     snapshot_epochs: np.ndarray
     live: bool
 
     @property
     def name(self):
-        return str(self.meta.get("name") or self.id)
+        return self.meta.name
 
 
 def current_run_id():
@@ -187,10 +187,7 @@ def current_run() -> CurrentRun | None:
         network = job.network()
         if network is None:                    # queued: nothing to show yet
             return None
-        view = job.view()
-        meta = {"name": job.name, "config": job.config.to_dict(), "status": view["status"],
-                "history": [e.to_dict() for e in view["history"]]}
-        return CurrentRun(run_id, network, meta, *job.snapshot_arrays(), live=True)
+        return CurrentRun(run_id, network, job.meta(), *job.snapshot_arrays(), live=True)
     path = model_file(run_id)
     if path is None:
         return None
@@ -202,11 +199,16 @@ def current_run() -> CurrentRun | None:
         return None
     except OSError as err:
         raise ValueError(f"{path.name} cannot be read ({err.strerror or err})") from None
+    meta = mlp.RunMeta.from_dict(saved.meta, fallback_name=_shipped_name(run_id, path))
     snapshots, epochs = saved.snapshots, saved.snapshot_epochs
     if snapshots is None:
         snapshots = saved.network.params[None]
-        epochs = np.array([float(len(saved.meta.get("history") or []))])
-    return CurrentRun(run_id, saved.network, saved.meta, snapshots, epochs, live=False)
+        epochs = np.array([float(meta.epochs_done)])
+    return CurrentRun(run_id, saved.network, meta, snapshots, epochs, live=False)
+
+
+def _shipped_name(run_id, path):
+    return f"pretrained: {path.stem}" if str(run_id).startswith(SHIPPED) else f"run {run_id}"
 
 
 def adopt_linked_run():
