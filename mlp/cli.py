@@ -16,6 +16,7 @@ from .data import DataError, load_mnist
 from .analysis import confusion_matrix, per_digit_accuracy
 from .io import load, save, thin_snapshots
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS, follows_the_notebook
+from .runs import RunMeta
 from . import training
 from .training import Trainer, TrainingDiverged, evaluate
 
@@ -131,8 +132,9 @@ def train(args):
         return 1
     if args.out:
         snapshots, snapshot_epochs = thin_snapshots(*trainer.snapshot_arrays(), max_bytes=8 * 2**20)
-        save(trainer.network, args.out, dataset=str(args.data or "mnist"), name=Path(args.out).stem,
-                             snapshots=snapshots, snapshot_epochs=snapshot_epochs, **trainer.results())
+        meta = RunMeta.of_training(Path(args.out).stem, trainer.status, time.time() - trainer.elapsed,
+                                   trainer.results(), finished=time.time(), dataset=str(args.data or "mnist"))
+        save(trainer.network, args.out, snapshots=snapshots, snapshot_epochs=snapshot_epochs, **meta.to_dict())
         print(f"saved {args.out}")
     return 0
 

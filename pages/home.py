@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 
-from ui import state
+from ui import identity, state
 
 ui.ensure_navigation()
 
@@ -18,10 +18,10 @@ links.page_link("pages/evaluate.py", label="See where it errs", icon=":material/
 links.page_link("pages/draw.py", label="Draw a digit for it", icon=":material/draw:")
 links.page_link("pages/computes.py", label="Watch it compute", icon=":material/account_tree:")
 
-runs = state.store().list()
+runs = identity.mine_first(state.store().list(), everything=False)
 active = state.registry().active()
 cols = st.columns(3)
-cols[0].metric("Saved runs", len(runs))
+cols[0].metric("Your saved runs", len(runs))
 cols[1].metric("Training now on this server", len(active))
 best = max((r.test_accuracy for r in runs if r.test_accuracy is not None), default=None)
-cols[2].metric("Best saved test accuracy", f"{best:.2%}" if best is not None else "–")
+cols[2].metric("Your best test accuracy", f"{best:.2%}" if best is not None else "–")

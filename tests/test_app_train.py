@@ -32,7 +32,7 @@ def test_home_page_renders_and_links_to_training(runs_dir):
     at = open_page()
     assert at.title[0].value == "Train a neural network from scratch"
     assert "multilayer perceptron" in at.markdown[0].value
-    assert [m.label for m in at.metric] == ["Saved runs", "Training now on this server", "Best saved test accuracy"]
+    assert [m.label for m in at.metric] == ["Your saved runs", "Training now on this server", "Your best test accuracy"]
     assert at.metric[0].value == "0"
 
 

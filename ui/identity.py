@@ -61,7 +61,12 @@ def _signed_in():
 
 
 def cookie_token():
-    return st.context.cookies.get(COOKIE)
+    """The identity cookie's value as the browser sent it (text), or None."""
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def me() -> Person:

@@ -125,11 +125,14 @@ def buttons(config, job):
         kind, text = st.session_state.pop(CONTROL_MESSAGE)
         (st.error if kind == "error" else st.info)(escape(text))
     active = is_active(job)
-    if active and not is_mine(job):           # someone else's run, training: no control of it here
-        _someone_elses(training=True)
-        return
-    if not active and not _own_or_none():     # someone else's saved run: Start still starts one's own
-        _someone_elses(training=False)
+    owned = _current_owner()
+    if owned is not None and not identity.me().owns(owned[0]):
+        identity.owner_line(*owned)           # whose it is (a teacher is told they may change it)
+        if active and not is_mine(job):       # training: no control of it here
+            _leave_button()
+            return
+        if not active:                        # saved: Start still starts a run of one's own
+            _copy_button()
     cannot_train = isinstance(config, mlp.ConfigError)
     row = st.container(horizontal=True, gap="small")
     row.button("Start", key="start", type="primary", icon=":material/play_arrow:", on_click=_start,
@@ -170,24 +173,15 @@ def _current_owner():
     return info.owner, info.owner_name
 
 
-def _own_or_none():
-    """True when the current run is this session's person's to control (or there is none)."""
-    owned = _current_owner()
-    return owned is None or identity.me().may_change(owned[0])
+def _leave_button():
+    st.button("Train my own", key="leave_run", icon=":material/add:", on_click=_leave_run,
+              help="Leave this run (it goes on training) and start one of your own.")
 
 
-def _someone_elses(training):
-    """For a run that is not this person's: whose it is, and what they can do with it instead of
-    controlling it (no Pause, Stop or learning rate: the run service would refuse them anyway)."""
-    owner, owner_name = _current_owner()
-    identity.owner_line(owner, owner_name)
-    if training:
-        st.button("Train my own", key="leave_run", icon=":material/add:", on_click=_leave_run,
-                  help="Leave this run (it goes on training) and start one of your own.")
-    else:
-        st.button("Fine-tune a copy of my own", key="fine_tune_copy", icon=":material/content_copy:",
-                  on_click=_fine_tune_copy, args=(state.current_run_id(),),
-                  help="Start from this run's weights: a new run of yours (see Fine-tune in the settings).")
+def _copy_button():
+    st.button("Fine-tune a copy of my own", key="fine_tune_copy", icon=":material/content_copy:",
+              on_click=_fine_tune_copy, args=(state.current_run_id(),),
+              help="Start from this run's weights: a new run of yours (see Fine-tune in the settings).")
 
 
 def live_view(job):
