@@ -26,6 +26,7 @@ if st.runtime.exists():
         st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
         st.Page("pages/computes.py", title="How it computes", icon=":material/account_tree:"),
     ])
+    identity.forget_me()
     identity.panel()
     with ui.inside_navigation(), ui.timed_run(pages.title):
         pages.run()

@@ -117,8 +117,7 @@ class Job:
                     "epoch": s["epoch"], "samples_seen": s["samples_seen"], "elapsed": s["elapsed"], "lr": s["lr"],
                     "total_samples": self.config.epochs * self.epoch_size,
                     "queue_position": self.registry.queue_position(self.id), "saved": s["saved"],
-                    "unsaved": s["unsaved"], "settled": self.settled, "owner": self.owner,
-                    "owner_name": self.owner_name}
+                    "unsaved": s["unsaved"], "settled": self.settled}
 
     def network(self):
         """The network as the worker last sent it (a new object), or None before it started."""

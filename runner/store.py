@@ -96,8 +96,9 @@ class RunStore:
         return RUN_ID.fullmatch(str(run_id)) is not None and self.path(run_id).exists()
 
     def save(self, run_id, network, meta: RunMeta, snapshots=None, snapshot_epochs=None):
-        """Write a run atomically (a unique name is ensured). A new run: its owner is in ``meta``; the
-        run service's own saves (a worker's, a job's) are the only callers besides ``rename``."""
+        """Write a run atomically (a unique name is ensured), its owner as ``meta`` says. For the run
+        service's own saves (a worker's, a job's, an upload, a copy); a person's changes go through
+        ``rename`` and ``delete``, which check who asks."""
         with self.locked(self.path(run_id).stem):
             return self._write(run_id, network, meta, snapshots, snapshot_epochs)
 

@@ -536,7 +536,7 @@ def _save_copy(run, epoch, held, steps, example):
         x_test, y_test = state.dataset()[2:]
         accuracy = held["network"].accuracy(x_test, y_test)
         try:
-            state.store().copy_of(name[:80], held["network"], run.meta.config, accuracy, identity.me())
+            state.store().copy_of(name[:80], held["network"], run.meta.config, accuracy, identity.acting())
         except (OSError, ValueError) as err:
             st.error(f"Not saved: {escape(failure_text(err))}. The copy is still here; try again later.",
                      icon=":material/error:")

@@ -69,8 +69,26 @@ def cookie_token():
     return value if isinstance(value, str) else None
 
 
+ME = "identity_person"
+"""Session key of the person as looked up for this run of the page (``me``), dropped by ``app.py``
+at the start of every run so a change made elsewhere (a name, teacher status) shows at once."""
+
+
+def forget_me():
+    st.session_state.pop(ME, None)
+
+
 def me() -> Person:
-    """The person using this session (see the module's docstring)."""
+    """The person using this session, looked up once per run of the page: what a page shows."""
+    if st.session_state.get(ME) is None:
+        st.session_state[ME] = acting()
+    return st.session_state[ME]
+
+
+def acting() -> Person:
+    """The person using this session, looked up now (see the module's docstring): what a callback
+    passes to the run service as who acts, since a callback runs before the page and a teacher may
+    have stopped being one since the page was drawn."""
     user = _signed_in()
     if user is not None and (user.get("sub") or user.get("email")):
         return identities().of_provider(user.get("iss"), user.get("sub") or user.get("email"),
@@ -93,7 +111,7 @@ def _say(kind, text):
 
 def _save_name():
     try:
-        person = identities().set_name(me(), st.session_state.get("display_name", ""))
+        person = identities().set_name(acting(), st.session_state.get("display_name", ""))
     except ValueError as err:
         _say("error", f"Not saved: {err}.")
         return
@@ -104,7 +122,7 @@ def _claim_teacher():
     key = st.session_state.get("teacher_key_entry", "")
     st.session_state["teacher_key_entry"] = ""
     try:
-        identities().claim_teacher(me(), key)
+        identities().claim_teacher(acting(), key)
     except KeyRefused as err:
         _say("error", f"Not a teacher: {err}.")
         return
@@ -113,7 +131,7 @@ def _claim_teacher():
 
 
 def _leave_teacher():
-    identities().leave_teacher(me())
+    identities().leave_teacher(acting())
     _say("success", "You are a learner again.")
 
 
@@ -163,6 +181,11 @@ def _teacher_part(person):
 
 def _sign_in_part(person):
     if not sign_in_configured():
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("authlib") is None:       # st.login needs it; it is not in requirements.txt
+        st.caption("Sign-in is configured on this server but cannot work yet: `pip install Authlib` there.")
         return
     if person.signed_in:
         st.button("Sign out", key="sign_out", on_click=st.logout)

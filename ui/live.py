@@ -71,7 +71,7 @@ def _start(config, until_epoch=None):
         return
     name = st.session_state.get("run_name") or None
     try:
-        job = state.registry().submit(config, identity.me(), name=name, until_epoch=until_epoch,
+        job = state.registry().submit(config, identity.acting(), name=name, until_epoch=until_epoch,
                                       inputs=_resolve_fine_tune(config))
     except ValueError as err:                   # ConfigError, or what fine-tuning needs is missing
         st.session_state["start_error"] = str(err)
@@ -90,7 +90,7 @@ def _control(run_id, action, *value):
                                                      "stopped it, or it finished): nothing was changed.")
         return
     try:
-        getattr(job, action)(identity.me(), *value)
+        getattr(job, action)(identity.acting(), *value)
     except NotYours as err:
         st.session_state[CONTROL_MESSAGE] = ("error", f"Not done: {err}. Nothing was changed.")
 

@@ -43,7 +43,7 @@ def _mine(collection_id):
 
 
 def _keep(collection_id, x, raw, label, clear):
-    store, me = _store(), identity.me()
+    store, me = _store(), identity.acting()
     if not _mine(collection_id):            # none yet, deleted, or someone else's: start one of one's own
         collection_id = attempt("Keeping the drawing", "keep_error", store.create, me)
         if collection_id is None:
@@ -98,7 +98,7 @@ def _picked():
 
 
 def _new_collection():
-    created = attempt("Starting a new collection", FAILED, _store().create, identity.me())
+    created = attempt("Starting a new collection", FAILED, _store().create, identity.acting())
     if created is not None:
         state.set_current_collection(created)
 
@@ -142,12 +142,12 @@ def _whose(info):
 
 
 def _remove(collection_id, drawing_id):
-    attempt("Deleting the drawing", FAILED, _store().remove, collection_id, drawing_id, identity.me())
+    attempt("Deleting the drawing", FAILED, _store().remove, collection_id, drawing_id, identity.acting())
 
 
 def _rename(collection_id):
     attempt("Renaming the collection", FAILED, _store().rename, collection_id, st.session_state["collection_name"],
-            identity.me())
+            identity.acting())
 
 
 def _readable(collection_id):
@@ -204,7 +204,7 @@ def files(collection_id):
     if upload is not None and st.session_state.get("uploaded_digits") != upload.file_id:
         st.session_state["uploaded_digits"] = upload.file_id
         try:
-            new = _store().import_bytes(upload.getvalue(), identity.me(), upload.name)
+            new = _store().import_bytes(upload.getvalue(), identity.acting(), upload.name)
         except ValueError as err:
             st.error(f"Not kept: {escape(err)}", icon=":material/block:")
             return

@@ -55,7 +55,7 @@ def _open(run_id):
 def _rename(run_id):
     new_name = st.session_state.get(f"rename_{run_id}", "")
     try:
-        info = state.store().rename(run_id, new_name, identity.me())
+        info = state.store().rename(run_id, new_name, identity.acting())
     except (NotYours, RunGone, ValueError, OSError) as err:
         _message(("error", f"Could not rename it: {failure_text(err)}. Nothing was changed."))
         return
@@ -65,7 +65,7 @@ def _rename(run_id):
 def _delete(run_id, name):
     """Delete the run the control showed (``name``: as it was shown, since it may be gone now)."""
     try:
-        deleted = state.store().delete(run_id, identity.me())
+        deleted = state.store().delete(run_id, identity.acting())
     except NotYours as err:
         _message(("error", f"Could not delete “{name}”: {err}. Nothing was changed."))
         return
@@ -129,7 +129,7 @@ def upload():
         return
     st.session_state["uploaded_token"] = uploaded.file_id
     try:
-        info, notices = state.store().import_bytes(uploaded.getvalue(), uploaded.name, identity.me())
+        info, notices = state.store().import_bytes(uploaded.getvalue(), uploaded.name, identity.acting())
     except ValueError as err:
         st.error(f"That file was refused: {escape(err)}", icon=":material/block:")
         return
