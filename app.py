@@ -3,12 +3,25 @@
 ``app`` is the ASGI application ``streamlit run`` serves: Streamlit's own, with one middleware that
 gives every browser its identity cookie (``ui.cookie``). The rest is the script every session runs.
 """
+import asyncio
+import contextlib
+
 import streamlit as st
 from starlette.middleware import Middleware
 
 from ui.cookie import BrowserIdentity
 
-app = st.App(__file__, middleware=[Middleware(BrowserIdentity)])
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    """On the way out (SIGTERM, Ctrl-C), save every unfinished run marked "interrupted"."""
+    yield
+    from ui import state
+
+    await asyncio.to_thread(state.shutdown)
+
+
+app = st.App(__file__, middleware=[Middleware(BrowserIdentity)], lifespan=lifespan)
 
 if st.runtime.exists():
     import ui

@@ -147,9 +147,13 @@ def streamlit_server(tmp_path_factory):
     """One server for the browser tests, with its own runs folder; stopped by its PID."""
     require_chromium()
     folder = tmp_path_factory.mktemp("server")
-    proc, url = start_server(folder, folder / "runs")
+    proc, url = start_server(folder, folder / "runs", MLP_TEACHER_KEY=TEACHER_KEY)
     yield {"url": url, "runs": folder / "runs", "folder": folder}
     stop_server(proc)
+
+
+TEACHER_KEY = "the class key"
+"""The browser tests' server's teacher key (``MLP_TEACHER_KEY``)."""
 
 
 @pytest.fixture(scope="session")
@@ -179,6 +183,15 @@ def wait_until_saved(page, timeout=60_000):
     expect(page.get_by_text("Saved to the runs list below.")).to_be_visible(timeout=timeout)
     expect(button(page, "Start")).to_be_enabled(timeout=timeout)
     wait_for_app(page)
+
+
+def browser_person(page, runs_dir):
+    """The person a Playwright page's browser is on the server of ``runs_dir`` (from its identity
+    cookie and the server's secret), to own what a test saves for it. Open a page of the app first."""
+    from runner.identity import Identities
+
+    (token,) = [c["value"] for c in page.context.cookies() if c["name"] == "mlp_owner"]
+    return Identities(runs_dir).of_token(token)
 
 
 def button(page, name):

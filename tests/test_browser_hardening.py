@@ -1,5 +1,6 @@
 """Many sessions on one server, and a server restart, in a real browser."""
 import json
+import signal
 
 import numpy as np
 from playwright.sync_api import expect
@@ -53,20 +54,24 @@ def test_a_restart_keeps_finished_and_interrupted_runs(browser, tmp_path):
         expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=20_000)
         page.wait_for_timeout(2000)
     finally:
-        assert stop_server(proc) == 0                           # SIGTERM mid-run
+        # SIGTERM mid-run: a clean shutdown, after which uvicorn (st.App's server) re-raises the signal
+        assert stop_server(proc) == -signal.SIGTERM
     statuses = {}
     for path in runs.glob("*.npz"):
         with np.load(path, allow_pickle=False) as f:
             statuses[path.stem] = json.loads(str(f["meta"]))["status"]
     assert sorted(statuses.values()) == ["done", "interrupted"]
 
+    cookie = [c["value"] for c in page.context.cookies() if c["name"] == "mlp_owner"]
     proc, url = start_server(tmp_path, runs)
     try:
         page.goto(f"{url}/train")
         wait_for_app(page)
-        table = page.get_by_test_id("stDataFrame").first
+        table = page.get_by_test_id("stDataFrame").first              # (the runs list shows "mine")
         expect(table).to_contain_text("interrupted")
         expect(table).to_contain_text("done")
+        expect(table).to_contain_text("you")                         # the same browser is the same learner
+        assert [c["value"] for c in page.context.cookies() if c["name"] == "mlp_owner"] == cookie
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Hidden weights", exact=True).click()
         wait_for_app(page)
         expect(page.get_by_text("hidden units in the first layer")).to_be_visible()

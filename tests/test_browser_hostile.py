@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 
 import mlp
-from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
+from conftest import browser_person, button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
 from runner.store import RunStore, new_run_id
 from mlp.runs import RunMeta
 
@@ -46,12 +46,15 @@ def test_rename_then_delete_acts_on_the_run_it_shows(browser, own_server):
     """Before: after a rename, Delete said "Delete junk-B for good?" and deleted another run."""
     store = RunStore(own_server["runs"])
     ids = {}
-    for i, name in enumerate(("run-A", "run-B", "run-C")):          # run-C is the newest: first in the list
-        ids[name] = new_run_id()
-        store.save(ids[name], mlp.Network([784, 8, 10]), RunMeta(name, "done", created=1000.0 + i))
     page = browser.new_page()
     try:
         page.goto(f"{own_server['url']}/train")
+        wait_for_app(page)
+        owner = browser_person(page, own_server["runs"]).owner          # the runs are this browser's
+        for i, name in enumerate(("run-A", "run-B", "run-C")):          # run-C is the newest: first in the list
+            ids[name] = new_run_id()
+            store.save(ids[name], mlp.Network([784, 8, 10]), RunMeta(name, "done", created=1000.0 + i, owner=owner))
+        page.reload()
         wait_for_app(page)
         pick(page, "Run", re.compile(r"^run-B ·"))
         for new_name in ("junk-B", "junk-B2"):                       # a second rename in a row, too

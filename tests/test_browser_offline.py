@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 import mlp
-from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
+from conftest import browser_person, button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
 from runner.store import RunStore, new_run_id
 from mlp.runs import RunMeta
 
@@ -35,8 +35,6 @@ def test_every_page_works_with_the_network_off(browser, tmp_path):
     and a run named like a Markdown image made the browser fetch its address)."""
     require_chromium()
     log = tmp_path / "attempts.log"
-    RunStore(tmp_path / "runs").save(new_run_id(), mlp.Network([784, 8, 10]),
-                                     RunMeta("![x](http://example.invalid/x.png)", "done", created=1.0))
     proc, url = start_server(tmp_path, tmp_path / "runs", PYTHONPATH=str(GUARD), NETGUARD_LOG=str(log))
     page = browser.new_page()
     requests = []
@@ -44,6 +42,10 @@ def test_every_page_works_with_the_network_off(browser, tmp_path):
     try:
         page.goto(f"{url}/train?train_size=2000&epochs=2&layers=784-16-10&activation=relu&output=softmax"
                   "&loss=cross_entropy&optimizer=adam&lr=0.003&batch_size=16&init=he")
+        wait_for_app(page)
+        RunStore(tmp_path / "runs").save(new_run_id(), mlp.Network([784, 8, 10]), RunMeta(
+            "![x](http://example.invalid/x.png)", "done", created=1.0, owner=browser_person(page, tmp_path / "runs").owner))
+        page.reload()
         wait_for_app(page)
         page.get_by_test_id("stPopover").filter(has_text="Delete").get_by_role("button").first.click()
         expect(page.get_by_text("Delete ![x](http://example.invalid/x.png) for good?")).to_be_visible()

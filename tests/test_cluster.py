@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mlp
-from conftest import RAY_ADDRESS, ROOT, cluster_transport, ray_unavailable, wait_until
+from conftest import ALICE, RAY_ADDRESS, ROOT, cluster_transport, ray_unavailable, wait_until
 
 if ray_unavailable():
     pytest.skip(ray_unavailable(), allow_module_level=True)
@@ -32,7 +32,6 @@ sys.path.insert(0, {root!r})
 from runner.cluster import ClusterTransport
 from runner.jobs import Registry
 from runner.store import RunStore
-from conftest import ALICE
 if __name__ == "__main__":
     registry = Registry(RunStore({runs!r}), ClusterTransport({address!r}), max_running=2)
     job = registry.get({run_id!r})
@@ -40,7 +39,7 @@ if __name__ == "__main__":
     for _ in range(40):
         seen.append(job.view()["samples_seen"])
         time.sleep(0.25)
-    print(job.name, job.status, seen[0], seen[-1], flush=True)
+    print(job.owner, job.name, job.status, seen[0], seen[-1], flush=True)
 """
 
 
@@ -63,8 +62,10 @@ def test_a_run_on_the_cluster_is_controlled_and_a_second_server_attaches_to_it(r
     script.write_text(ATTACH.format(root=str(ROOT), runs=str(tmp_path / "runs"), address=ADDRESS, run_id=job.id))
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    name, status, first, last = result.stdout.split("\n")[-2].rsplit(" ", 3)
+    owner, rest = result.stdout.split("\n")[-2].split(" ", 1)
+    name, status, first, last = rest.rsplit(" ", 3)
     assert name == "on the cluster" and status == "running" and int(last) > int(first)
+    assert owner == ALICE.owner                               # the other server knows whose it is
 
     job.stop(ALICE)
     assert job.join(60) and job.status == "stopped" and job.saved

@@ -23,6 +23,16 @@ QUICK = mlp.TrainConfig(layers=(784, 8, 10), epochs=2, train_size=100)
 
 
 # ---- the cookie ------------------------------------------------------------------------------------------
+def run_async(coroutine):
+    """Run ``coroutine`` to its end in a thread of its own (the browser tests' event loop may be
+    running in this one)."""
+    done = []
+    thread = threading.Thread(target=lambda: done.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return done[0]
+
+
 def respond(cookie_header=None, scope_type="http", secure=False):
     """The response headers BrowserIdentity gives a request (with this Cookie header) to a tiny app."""
     sent = []
@@ -35,7 +45,7 @@ def respond(cookie_header=None, scope_type="http", secure=False):
         sent.append(message)
 
     headers = [(b"cookie", cookie_header.encode())] if cookie_header is not None else []
-    asyncio.run(BrowserIdentity(app, secure=secure)({"type": scope_type, "headers": headers}, None, send))
+    run_async(BrowserIdentity(app, secure=secure)({"type": scope_type, "headers": headers}, None, send))
     start = sent[0]
     return [value.decode() for name, value in start["headers"] if name == b"set-cookie"], sent
 
@@ -67,7 +77,7 @@ def test_websockets_pass_through_untouched():
     async def app(scope, receive, send):
         sent.append(scope["type"])
 
-    asyncio.run(BrowserIdentity(app)({"type": "websocket", "headers": []}, None, None))
+    run_async(BrowserIdentity(app)({"type": "websocket", "headers": []}, None, None))
     assert sent == ["websocket"]
 
 

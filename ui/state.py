@@ -68,14 +68,27 @@ def transport():
     return LocalTransport(shared_data.cache_folder())
 
 
+_made: list[Registry] = []
+"""Every registry this process made (one per runs folder), for ``shutdown``."""
+
+
 @st.cache_resource
 def _registry(runs_dir, max_running):
     where = transport()
     if CLUSTER and not os.environ.get("MLP_MAX_RUNNING"):
         max_running = where.cpus()             # the cluster's cores, not this machine's
     registry = Registry(RunStore(runs_dir), where, max_running, ABANDON_AFTER)
+    _made.append(registry)
     atexit.register(registry.shutdown)         # a stopping server saves its unfinished runs
     return registry
+
+
+def shutdown():
+    """Save every unfinished run of this process, marked "interrupted" (the server is stopping).
+    ``app.py``'s lifespan calls it: under ``st.App`` the server ends by re-raising SIGTERM once it
+    has shut down, so ``atexit`` handlers never run."""
+    for registry in _made:
+        registry.shutdown()
 
 
 def registry() -> Registry:
