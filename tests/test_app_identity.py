@@ -9,6 +9,7 @@ from mlp.runs import RunMeta, Status
 from runner.digits import DigitStore
 from runner.store import RunStore, new_run_id
 from test_app_my_digits import keep
+from ui.markdown import escape
 
 TRAIN, WEIGHTS, EVALUATE, DRAW = "pages/train.py", "pages/weights.py", "pages/evaluate.py", "pages/draw.py"
 MINE = "pages/my_digits.py"
@@ -153,6 +154,10 @@ def test_the_identity_panel_names_you_and_the_teacher_key_works(runs_dir, monkey
     assert "no identity cookie" in shown(at.warning)            # AppTest sends none: this tab only
     at.text_input(key="display_name").set_value("<b>Ada</b> *L*").run()
     assert "Others now see your runs as <b>Ada</b> *L*'s." in shown(at.success)
+    at.run()
+    (panel_label,) = [block.proto.popover.label for block in at.sidebar.children.values()
+                      if block.proto.HasField("popover")]
+    assert panel_label == escape("<b>Ada</b> *L*")                 # the name, shown as text
     at.text_input(key="teacher_key_entry").set_value("open")
     next(b for b in at.button if b.label == "Become a teacher").click().run()
     assert "Not a teacher: that is not this server's teacher key" in shown(at.error)

@@ -96,6 +96,10 @@ def test_three_browsers_a_student_another_student_and_a_teacher(browser, streaml
     # B fine-tunes a copy of their own from A's saved run; it is B's.
     b.goto(f"{url}/train?run={run_id}&train_size=1000&epochs=1")
     wait_for_app(b)
+    b.get_by_role("radio", name="Everything on this server").first.click()      # A's run in B's list
+    wait_for_app(b)
+    for control in ("Rename", "Delete"):                                        # shown, but not B's to use
+        expect(b.get_by_test_id("stPopover").filter(has_text=control).get_by_role("button").first).to_be_disabled()
     button(b, "Fine-tune a copy of my own").click()
     wait_for_app(b)
     button(b, "Start").click()

@@ -143,7 +143,7 @@ def label(person):
 def panel():
     """Who you are, your display name, the teacher key, and what clearing cookies would cost."""
     person = me()
-    with st.sidebar.popover(label(person), icon=":material/person:", width="stretch"):
+    with st.sidebar.popover(escape(label(person)), icon=":material/person:", width="stretch"):
         if person.signed_in:
             st.markdown("You are **signed in** through your school's sign-in: on any browser where you sign "
                         "in, you are you.")
