@@ -5,7 +5,7 @@ import mlp
 import ui
 from mlp import analysis
 from mlp.config import check_layers
-from ui import charts, evaluation, my_digits, picker, state
+from ui import charts, evaluation, identity, my_digits, picker, state
 from ui.markdown import escape
 
 ui.ensure_navigation()
@@ -23,12 +23,13 @@ my_digits.evaluation(run.network, float(counts.trace() / counts.sum()))
 
 st.divider()
 st.subheader("Compare two runs")
-others = [r for r in state.store().list() if r.id != run.id and not r.damaged]
+others = [r for r in identity.listed(state.store().list()) if r.id != run.id and not r.damaged]
 second = None
 if not others:
     st.caption("Save another run to compare its confusion matrix and its robustness with this one.")
 else:
-    other = st.selectbox("Compare with", others, key="compare_with", format_func=lambda r: f"{r.name} · {r.architecture}")
+    labels = {r.id: f"{r.name} · {r.architecture}{identity.whose_suffix(r.owner, r.owner_name)}" for r in others}
+    other = st.selectbox("Compare with", others, key="compare_with", format_func=lambda r: labels[r.id])
     try:
         other_outputs = evaluation.test_outputs(other.id)
     except ValueError as err:

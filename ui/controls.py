@@ -11,7 +11,7 @@ import mlp
 from mlp import augment
 from mlp.config import (HELP, MAX_DROPOUT, MAX_EPOCHS, MAX_HIDDEN_LAYERS, MAX_HOLDOUT, MAX_REPEAT, MAX_UNITS,
                         ConfigError, advice, from_query, to_query)
-from ui import state
+from ui import identity, state
 from ui.live import is_mine, set_live_lr
 from ui.markdown import escape
 
@@ -216,7 +216,8 @@ def controls(disabled=False, on_lr_change=None, lr_disabled=False):
 def _bases():
     """{id: label} of what a run can start from: random weights, saved runs, shipped models."""
     bases = {"": "random weights (new)"}
-    bases.update({r.id: f"{r.name} · {r.architecture}" for r in state.store().list() if not r.damaged})
+    saved = identity.listed([r for r in state.store().list() if not r.damaged], keep=(st.session_state.get("start_from"),))
+    bases.update({r.id: f"{r.name} · {r.architecture}{identity.whose_suffix(r.owner, r.owner_name)}" for r in saved})
     bases.update({run_id: f"pretrained: {path.stem}" for run_id, path in state.shipped_models().items()})
     return bases
 
@@ -251,8 +252,9 @@ def fine_tune_controls(disabled):
     st.selectbox("Start from", list(bases), key="start_from", format_func=bases.get, on_change=adopt_base,
                  disabled=disabled, help=HELP["start_from"], **PERSIST)
     collections = {"": "none: MNIST only"}
-    collections.update({c.id: f"{c.name} · {c.count} drawings" for c in state.digit_store().list()
-                        if c.problem is None})
+    usable = [c for c in state.digit_store().list() if c.problem is None]
+    collections.update({c.id: f"{c.name} · {c.count} drawings{identity.whose_suffix(c.owner, c.owner_name)}"
+                        for c in identity.listed(usable, keep=(st.session_state.get("my_digits"),))})
     if st.session_state.get("my_digits") not in collections:
         st.session_state["my_digits"] = ""
     st.selectbox("Train on my digits too", list(collections), key="my_digits", format_func=collections.get,

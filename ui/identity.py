@@ -233,6 +233,20 @@ def mine_first(items, everything=None):
     return mine + ([i for i in items if not person.owns(i.owner)] if everything else [])
 
 
+def listed(items, keep=()):
+    """``mine_first(items)``, plus any of ``items`` whose id is in ``keep`` (the run or collection a
+    page has open, someone else's from a link), so a list always shows what is chosen in it."""
+    shown = mine_first(items)
+    ids = {i.id for i in shown}
+    return shown + [i for i in items if i.id in keep and i.id not in ids]
+
+
+def whose_suffix(owner, owner_name):
+    """"" for this person's own, else " · Ada's" (for a list's labels)."""
+    text = whose_text(owner, owner_name)
+    return "" if text == "yours" else f" · {text.split(' (')[0]}"
+
+
 def owner_label(owner, owner_name):
     """A list's owner column: "you", "Ada", "another learner", "nobody"."""
     text = whose_text(owner, owner_name)

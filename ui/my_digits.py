@@ -109,11 +109,11 @@ def collection_picker():
     listed = _store().list()
     current = state.current_collection()
     infos = [c for c in listed if c.problem is None]
-    shown = identity.mine_first(infos) + [c for c in infos if c.id == current and not identity.me().owns(c.owner)]
+    shown = identity.listed(infos, keep=(current,))
     damaged = [c for c in listed if c.problem is not None]
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
     if shown:
-        names = {c.id: f"{c.name} · {_count(c.count, 'drawing')}{_whose(c)}" for c in shown}
+        names = {c.id: f"{c.name} · {_count(c.count, 'drawing')}{identity.whose_suffix(c.owner, c.owner_name)}" for c in shown}
         if current not in names:
             current = next(iter(names))
             state.set_current_collection(current)
@@ -134,11 +134,6 @@ def collection_picker():
         st.info("You have no collection yet: draw a digit on **Draw** and press *Keep this drawing*, or start "
                 "one with *New collection*.", icon=":material/collections_bookmark:")
     return link_collection()
-
-
-def _whose(info):
-    text = identity.whose_text(info.owner, info.owner_name)
-    return "" if text == "yours" else f" · {text.split(' (')[0]}"
 
 
 def _remove(collection_id, drawing_id):

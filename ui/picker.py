@@ -9,27 +9,19 @@ from ui.markdown import escape
 PICKER = "run_picker"
 
 
-def _whose(owner, owner_name):
-    text = identity.whose_text(owner, owner_name)
-    return "" if text == "yours" else f" · {text.split(' (')[0]}"
-
-
 def _options(current):
     """(run id -> label): this person's runs training now and saved (newest first), everyone else's
     too when the list shows everything, the shipped models, and the current run whoever's it is
     (opened from a link). Damaged files are left out here (the Train page's runs list shows them)."""
     options = {}
     live = [job for job in state.registry().jobs() if not job.saved and (job.samples_seen or job.active)]
-    for job in identity.mine_first(live):
+    for job in identity.listed(live, keep=(current,)):
         options[job.id] = (f"{job.name} · {'-'.join(map(str, job.config.layers))} · {job.status} (live)"
-                           f"{_whose(job.owner, job.owner_name)}")
+                           f"{identity.whose_suffix(job.owner, job.owner_name)}")
     saved = [run for run in state.store().list() if not run.damaged]
-    for run in identity.mine_first(saved) + [r for r in saved if r.id == current]:
+    for run in identity.listed(saved, keep=(current,)):
         accuracy = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "–"
-        options.setdefault(run.id, f"{run.name} · {run.architecture} · {accuracy}{_whose(run.owner, run.owner_name)}")
-    for job in live:
-        if job.id == current:
-            options.setdefault(job.id, f"{job.name} · {job.status} (live){_whose(job.owner, job.owner_name)}")
+        options.setdefault(run.id, f"{run.name} · {run.architecture} · {accuracy}{identity.whose_suffix(run.owner, run.owner_name)}")
     for run_id, path in state.shipped_models().items():
         options[run_id] = f"pretrained: {path.stem} (shipped with the app)"
     return options

@@ -177,9 +177,9 @@ def runs_section():
     if "runs_message" in st.session_state:
         kind, text = st.session_state.pop("runs_message")
         (st.error if kind == "error" else st.success)(escape(text))
-    everything = identity.scope_control("runs_scope") == "all"
+    identity.scope_control("runs_scope")
     listed = state.store().list()
-    runs = identity.mine_first(listed, everything)
+    runs = identity.listed(listed, keep=(state.current_run_id(),))
     if runs:
         runs_table(runs)
         manage(runs)
