@@ -24,6 +24,7 @@ import secrets
 import sqlite3
 import time
 import unicodedata
+import contextlib
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,11 @@ class KeyRefused(ValueError):
     """A teacher key that was not accepted (wrong, too many tries, or none is set on this server)."""
 
 
+class NotKept(ValueError):
+    """A display name or a teacher's status that could not be kept (the people database cannot be
+    written: a full disk, a read-only folder); nothing was changed."""
+
+
 class Identities:
     """The server's secret and what it knows of people (their names, who is a teacher).
 
@@ -124,14 +130,28 @@ class Identities:
 
     def __init__(self, runs_dir, teacher_key=None):
         self.folder = Path(runs_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._secret = _server_secret(self.folder / ".secret")
+        self.problem = None
+        """None, or why identities cannot be kept as they should (a page says so; nothing crashes)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._secret = _server_secret(self.folder / ".secret")
+        except (OSError, RuntimeError) as err:
+            self._secret = secrets.token_bytes(32)             # this process's own: identities last until a restart
+            self.problem = (f"the server's secret cannot be read or made ({_reason(err)}): who is who lasts only "
+                            "until the server restarts")
         self._teacher = self._keyed("teacher-key", teacher_key) if teacher_key else None
         self._db_path = self.folder / "people.sqlite"
+        try:
+            self._create_tables()
+        except (sqlite3.Error, OSError, RuntimeError) as err:
+            self._db_path = None
+            self.problem = self.problem or f"display names and teachers cannot be kept ({_reason(err)})"
+
+    def _create_tables(self):
         with closing(self._connect()) as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
-                raise RuntimeError(f"{self._db_path} has schema version {version}; this app knows {SCHEMA_VERSION}")
+                raise RuntimeError(f"{self._db_path.name} has schema version {version}; this app knows {SCHEMA_VERSION}")
             db.execute("CREATE TABLE IF NOT EXISTS people (owner TEXT PRIMARY KEY, display_name TEXT, "
                        "teacher_key TEXT, seen REAL NOT NULL)")
             db.execute("CREATE TABLE IF NOT EXISTS key_tries (owner TEXT NOT NULL, at REAL NOT NULL)")
@@ -167,8 +187,14 @@ class Identities:
         return person
 
     def _person(self, owner, signed_in=False):
-        with closing(self._connect()) as db:
-            row = db.execute("SELECT display_name, teacher_key FROM people WHERE owner = ?", (owner,)).fetchone()
+        row = None
+        if self._db_path is not None:
+            try:
+                with closing(self._connect()) as db:
+                    row = db.execute("SELECT display_name, teacher_key FROM people WHERE owner = ?",
+                                     (owner,)).fetchone()
+            except sqlite3.Error:                 # unreadable now: a person without a name, not a teacher
+                row = None
         name, key = row if row else (None, None)
         teacher = self._teacher is not None and key is not None and hmac.compare_digest(key, self._teacher)
         return Person(owner, name, teacher, signed_in)
@@ -185,7 +211,7 @@ class Identities:
         now = time.time() if now is None else now
         if self._teacher is None:
             raise KeyRefused("this server has no teacher key (set MLP_TEACHER_KEY where it is started)")
-        with closing(self._connect()) as db:
+        with self._writing() as db:
             db.execute("DELETE FROM key_tries WHERE at < ?", (now - KEY_WINDOW,))
             mine = db.execute("SELECT COUNT(*) FROM key_tries WHERE owner = ?", (person.owner,)).fetchone()[0]
             everyone = db.execute("SELECT COUNT(*) FROM key_tries").fetchone()[0]
@@ -201,12 +227,27 @@ class Identities:
         self._upsert(person.owner, "teacher_key", None)
         return Person(person.owner, person.name, False, person.signed_in)
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """A connection to change the people database; NotKept (nothing changed) if it cannot be."""
+        if self._db_path is None:
+            raise NotKept(f"it cannot be kept: {self.problem}")
+        try:
+            with closing(self._connect()) as db:
+                yield db
+        except sqlite3.Error as err:
+            raise NotKept(f"it could not be kept ({_reason(err)})") from None
+
     def _upsert(self, owner, column, value):
         assert column in ("display_name", "teacher_key")
-        with closing(self._connect()) as db:
+        with self._writing() as db:
             db.execute(f"INSERT INTO people (owner, {column}, seen) VALUES (?, ?, ?) "
                        f"ON CONFLICT(owner) DO UPDATE SET {column} = excluded.{column}, seen = excluded.seen",
                        (owner, value, time.time()))
+
+
+def _reason(err):
+    return (getattr(err, "strerror", None) or str(err) or type(err).__name__).lower()
 
 
 def _server_secret(path):

@@ -185,3 +185,18 @@ def test_a_signed_in_person_is_the_providers_on_any_browser(runs_dir):
     elsewhere.run()
     assert elsewhere.selectbox(key="manage_picker").value == job.id
     assert RunStore(runs_dir).info(job.id).owner_name == "Grace"
+
+
+def test_a_runs_folder_without_room_for_identities_takes_no_page_down(runs_dir, monkeypatch):
+    import runner.identity
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner.identity, "_server_secret", full_disk)
+    at = open_page(TRAIN, query=TINY)
+    assert not at.exception
+    assert "the server's secret cannot be read or made (no space left on device)" in shown(at.warning)
+    at.button(key="start").click().run()                            # training still works, and is this tab's
+    job = wait_for_job(at)
+    assert job.owner == at.session_state["identity_person"].owner

@@ -322,3 +322,42 @@ def test_whose_names_the_owner_as_text():
     assert Person(ALICE.owner).owns(ALICE.owner) and not Person(ALICE.owner).owns(None)
     with pytest.raises(ValueError):
         Person("not an owner")
+
+
+# ---- a runs folder that cannot be written -------------------------------------------------------------------
+def test_a_folder_where_nothing_can_be_kept_still_knows_who_is_who_and_says_so(tmp_path, monkeypatch):
+    import runner.identity as identity
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(identity, "_server_secret", full_disk)
+    (tmp_path / "people.sqlite").mkdir()                            # and no database can be opened there
+    ids = Identities(tmp_path, teacher_key="k")
+    assert "cannot be read or made (no space left on device)" in ids.problem
+    token = new_token()
+    person = ids.of_token(token)
+    assert ids.of_token(token) == person and person.name is None and not person.teacher
+    with pytest.raises(identity.NotKept, match="cannot be kept"):
+        ids.set_name(person, "Ada")
+    with pytest.raises(identity.NotKept):
+        ids.claim_teacher(person, "k")
+
+
+def test_a_people_database_that_fails_later_changes_nothing_and_says_why(tmp_path, monkeypatch):
+    import sqlite3
+
+    import runner.identity as identity
+
+    ids = Identities(tmp_path)
+    person = ids.set_name(ids.of_token(new_token()), "Ada")
+
+    def full(self):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Identities, "_connect", full)
+    assert ids.of_token("0" * 32).name is None                      # reads: a person without a name
+    with pytest.raises(identity.NotKept, match="could not be kept \\(database or disk is full\\)"):
+        ids.set_name(person, "Grace")
+    monkeypatch.undo()
+    assert ids._person(person.owner).name == "Ada"

@@ -13,7 +13,7 @@ import os
 
 import streamlit as st
 
-from runner.identity import Identities, KeyRefused, Person, new_token, whose
+from runner.identity import Identities, KeyRefused, NotKept, Person, new_token, whose
 from ui import state
 from ui.cookie import COOKIE
 from ui.markdown import escape
@@ -123,7 +123,7 @@ def _claim_teacher():
     st.session_state["teacher_key_entry"] = ""
     try:
         identities().claim_teacher(acting(), key)
-    except KeyRefused as err:
+    except (KeyRefused, NotKept) as err:
         _say("error", f"Not a teacher: {err}.")
         return
     _say("success", "You are a teacher on this server: you may pause, stop, rename and delete any run and "
@@ -131,7 +131,11 @@ def _claim_teacher():
 
 
 def _leave_teacher():
-    identities().leave_teacher(acting())
+    try:
+        identities().leave_teacher(acting())
+    except NotKept as err:
+        _say("error", f"Still a teacher: {err}.")
+        return
     _say("success", "You are a learner again.")
 
 
@@ -157,6 +161,8 @@ def panel():
                        "" if person.signed_in else " Clearing this site's cookies, or opening the app in another "
                        "browser or a private window, makes you a new learner: your work stays on the server, "
                        "but it is no longer yours to change (a teacher can still manage it)."))
+        if identities().problem:
+            st.warning(f"On this server, {escape(identities().problem)}.", icon=":material/warning:")
         if MESSAGE in st.session_state:
             kind, text = st.session_state.pop(MESSAGE)
             (st.error if kind == "error" else st.success)(escape(text))
