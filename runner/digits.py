@@ -2,9 +2,10 @@
 
 Collection ids are generated here (12 hex digits), like run ids, and are the only thing that becomes
 a file name. A collection belongs to whoever started it (or uploaded it): every change takes the
-person asking and raises ``NotYours`` unless they are its owner or a teacher (``runner.identity``). Every change reads the file, changes it and writes it back atomically, under a lock per
-collection (``runner.locks``), so two sessions adding drawings at once lose neither, and a rename
-racing a delete never brings the collection back.
+person asking and raises ``NotYours`` unless they are its owner or a teacher (``runner.identity``).
+Every change reads the file, changes it and writes it back atomically, under a lock per collection
+(``runner.locks``), so two sessions adding drawings at once lose neither, and a rename racing a
+delete never brings the collection back.
 """
 from __future__ import annotations
 
@@ -108,13 +109,24 @@ class DigitStore:
             return False
         return info is not None and info.problem is None
 
+    def check_may_change(self, collection_id, by: Person, action):
+        """Raise NotYours unless ``by`` may change this collection (a file that cannot be read: a
+        teacher only), KeyError if there is none."""
+        info = self.info(collection_id)
+        if info is None:
+            raise KeyError(collection_id)
+        if info.problem is not None:
+            check_may_change(by, None, None, action, unowned_because="its file cannot be read")
+        else:
+            check_may_change(by, info.owner, info.owner_name, action,
+                             unowned_because="it was kept before collections had owners")
+
     def _change(self, collection_id, by, action, change):
         """Read, change and write back one collection under its lock (KeyError if it was deleted,
         NotYours, changing nothing, unless ``by`` may change it)."""
         with self.locked(self.path(collection_id).stem):
-            current = self.get(collection_id)
-            check_may_change(by, current.owner, current.owner_name, action,
-                             unowned_because="it was kept before collections had owners")
+            current = self.get(collection_id)          # KeyError, or the reason it cannot be read
+            self.check_may_change(collection_id, by, action)
             changed = change(current)
             fmt.save(changed, self.path(collection_id))
             return changed
@@ -136,15 +148,9 @@ class DigitStore:
         """Delete a collection. True if this call deleted it, False if it was already gone."""
         with self.locked(self.path(collection_id).stem):
             try:
-                current = self.get(collection_id)
+                self.check_may_change(collection_id, by, "delete it")
             except KeyError:
                 return False
-            except (ValueError, OSError):             # damaged: whose it was cannot be read
-                current = None
-            readable = current is not None
-            check_may_change(by, current.owner if readable else None, current.owner_name if readable else None,
-                             "delete it", unowned_because="it was kept before collections had owners" if readable
-                             else "its file cannot be read")
             try:
                 self.path(collection_id).unlink()
             except FileNotFoundError:

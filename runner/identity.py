@@ -24,8 +24,7 @@ import secrets
 import sqlite3
 import time
 import unicodedata
-import contextlib
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,13 +82,24 @@ class Person:
         return self.teacher or self.owns(owner)
 
 
-def whose(owner, owner_name, viewer=None):
-    """How a page names the owner of something: "yours", "Ada's", "another learner's"..."""
+def called(owner, owner_name, viewer=None):
+    """How a list names the owner of something: "you", "Ada", "another learner", "nobody"."""
     if viewer is not None and viewer.owns(owner):
+        return "you"
+    if owner is None:
+        return "nobody"
+    return owner_name or "another learner"
+
+
+def whose(owner, owner_name, viewer=None):
+    """How a sentence names the owner of something: "yours", "Ada's", "another learner's (learner
+    3f2a)", "nobody's (saved before runs had owners)"."""
+    name = called(owner, owner_name, viewer)
+    if name == "you":
         return "yours"
     if owner is None:
         return "nobody's (saved before runs had owners)"
-    return f"{owner_name}'s" if owner_name else f"another learner's (learner {owner[:4]})"
+    return f"{name}'s" if owner_name else f"{name}'s (learner {owner[:4]})"
 
 
 class NotYours(PermissionError):
@@ -227,7 +237,7 @@ class Identities:
         self._upsert(person.owner, "teacher_key", None)
         return Person(person.owner, person.name, False, person.signed_in)
 
-    @contextlib.contextmanager
+    @contextmanager
     def _writing(self):
         """A connection to change the people database; NotKept (nothing changed) if it cannot be."""
         if self._db_path is None:

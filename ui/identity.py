@@ -13,7 +13,7 @@ import os
 
 import streamlit as st
 
-from runner.identity import Identities, KeyRefused, NotKept, Person, new_token, whose
+from runner.identity import Identities, KeyRefused, NotKept, Person, called, new_token, whose
 from ui import state
 from ui.cookie import COOKIE
 from ui.markdown import escape
@@ -249,11 +249,10 @@ def listed(items, keep=()):
 
 def whose_suffix(owner, owner_name):
     """"" for this person's own, else " · Ada's" (for a list's labels)."""
-    text = whose_text(owner, owner_name)
-    return "" if text == "yours" else f" · {text.split(' (')[0]}"
+    name = owner_label(owner, owner_name)
+    return "" if name == "you" else f" · {name}'s"
 
 
 def owner_label(owner, owner_name):
     """A list's owner column: "you", "Ada", "another learner", "nobody"."""
-    text = whose_text(owner, owner_name)
-    return "you" if text == "yours" else text.removesuffix("'s").split(" (")[0]
+    return called(owner, owner_name, me())

@@ -38,7 +38,10 @@ def canvas_grey(image):
 # ---- keeping a drawing (Draw page) ---------------------------------------------------------------------
 def _mine(collection_id):
     """True if this session's person owns the collection (a teacher's own are theirs too)."""
-    info = _store().info(collection_id) if collection_id and _store().exists(collection_id) else None
+    try:
+        info = _store().info(collection_id)
+    except KeyError:                        # none (or not an id)
+        return False
     return info is not None and identity.me().owns(info.owner)
 
 
