@@ -159,6 +159,7 @@ class Identities:
 
     def _create_tables(self):
         with closing(self._connect()) as db:
+            db.execute("PRAGMA journal_mode=WAL")                # kept in the file: set once, here
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise RuntimeError(f"{self._db_path.name} has schema version {version}; this app knows {SCHEMA_VERSION}")
@@ -172,9 +173,7 @@ class Identities:
         return self._teacher is not None
 
     def _connect(self):
-        db = sqlite3.connect(self._db_path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return sqlite3.connect(self._db_path, timeout=10, isolation_level=None)
 
     def _keyed(self, kind, value):
         return hmac.new(self._secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]

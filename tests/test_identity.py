@@ -361,3 +361,11 @@ def test_a_people_database_that_fails_later_changes_nothing_and_says_why(tmp_pat
         ids.set_name(person, "Grace")
     monkeypatch.undo()
     assert ids._person(person.owner).name == "Ada"
+
+
+def test_the_people_database_is_in_wal_mode_for_every_later_connection(tmp_path):
+    import sqlite3
+
+    Identities(tmp_path)
+    with sqlite3.connect(tmp_path / "people.sqlite") as db:               # another process's connection
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
