@@ -140,6 +140,26 @@ class TrainConfig:
     def replace(self, **changes):
         return replace(self, **changes)
 
+    @property
+    def weights(self):
+        """How many weights (connections) the network has, biases not counted: 12,960 for 784-16-16-10."""
+        return sum(a * b for a, b in zip(self.layers, self.layers[1:]))
+
+    def summary(self):
+        """The settings in one line, for a list: "784-16-16-10 sigmoid/sigmoid, squared_error, sgd
+        lr 0.02, batch 1, 15 epochs" plus whatever differs from the seed's other defaults."""
+        line = (f"{'-'.join(map(str, self.layers))} {self.activation}/{self.output}, {self.loss}, "
+                f"{self.optimizer} lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs")
+        usual = TrainConfig()
+        extras = [f"{name} {getattr(self, name):g}" for name in ("lr_decay", "l2", "dropout", "shift", "rotation",
+                                                                  "scaling", "elastic")
+                  if getattr(self, name) != getattr(usual, name)]
+        extras += ["shuffled"] if self.shuffle else []
+        extras += [f"{self.train_size:,} images"] if self.train_size != usual.train_size else []
+        extras += [f"init {self.init}"] if self.init != usual.init else []
+        extras += ["fine-tuned"] if self.start_from or self.my_digits else []
+        return ", ".join([line, *extras])
+
 
 def check_layers(sizes):
     """Raise ValueError unless ``sizes`` is a network this app trains (and so shows): 784 pixels in,

@@ -400,6 +400,7 @@ FIELD_CHECKS = {
     "finished": _timestamp, "error": _optional_text, "dataset": lambda v: _text(v, 500),
     "config": _config, "test_accuracy": _fraction, "history": _events, "progress": _events,
     "fine_tune": _fine_tune, "owner": _owner, "owner_name": lambda v: _text(v, MAX_OWNER_NAME),
+    "challenge": _run_id,
 }
 """The descriptive fields a model file may hold, each with a check that returns None when the value
 is well formed and otherwise says what is wrong with it."""

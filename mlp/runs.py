@@ -79,7 +79,9 @@ class RunMeta:
 
     config: ``TrainConfig.to_dict()`` (or None for a file without one); history and progress: the
     training events as dicts (``Event.to_dict()``); owner: an ``OWNER`` id, or None for a run saved
-    before runs had owners, and for a shipped model; owner_name: how its owner was called then.
+    before runs had owners, and for a shipped model; owner_name: how its owner was called then;
+    challenge: the id of the class challenge it was entered in (``runner.classes``), whose runs are
+    tested on the public half of the test set only (``mlp.data.TEST_HALVES``), or None.
     """
 
     name: str
@@ -95,6 +97,7 @@ class RunMeta:
     fine_tune: dict | None = None
     owner: str | None = None
     owner_name: str | None = None
+    challenge: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", Status(self.status))

@@ -46,10 +46,11 @@ class Job:
     teacher), changing nothing."""
 
     def __init__(self, registry, config, name, run_id, until_epoch=None, started_here=True, inputs=None,
-                 owner=None, owner_name=None):
+                 owner=None, owner_name=None, challenge=None, time_budget=None):
         self.registry, self.config, self.name, self.id = registry, config, name, run_id
         self.inputs = inputs              # fine-tuning's starting weights and digits (RunSpec.inputs)
         self.owner, self.owner_name = owner, owner_name    # who started it (runner.identity)
+        self.challenge, self.time_budget = challenge, time_budget  # a class challenge's (RunSpec)
         self.started_here = started_here  # False: started by another app server (on a cluster)
         self.created = time.time()
         self.last_seen = time.time()      # when a page last looked at this job (for the abandon rule)
@@ -117,7 +118,8 @@ class Job:
                     "epoch": s["epoch"], "samples_seen": s["samples_seen"], "elapsed": s["elapsed"], "lr": s["lr"],
                     "total_samples": self.config.epochs * self.epoch_size,
                     "queue_position": self.registry.queue_position(self.id), "saved": s["saved"],
-                    "unsaved": s["unsaved"], "settled": self.settled}
+                    "unsaved": s["unsaved"], "settled": self.settled, "challenge": self.challenge,
+                    "owner": self.owner, "owner_name": self.owner_name, "created": self.created}
 
     def network(self):
         """The network as the worker last sent it (a new object), or None before it started."""
@@ -151,7 +153,7 @@ class Job:
         results = {"config": self.config.to_dict(), "history": history, "progress": progress,
                    "test_accuracy": history[-1]["test_accuracy"] if history else None}
         return RunMeta.of_training(self.name, status or self.status, self.created, results, owner=self.owner,
-                                   owner_name=self.owner_name, **more)
+                                   owner_name=self.owner_name, challenge=self.challenge, **more)
 
     def snapshot_arrays(self):
         """The snapshots so far: parameters (k, n_params) and their epochs (k,)."""
@@ -221,7 +223,7 @@ class Job:
     # ---- the worker's side -----------------------------------------------------------------------
     def spec(self):
         return RunSpec(self.id, self.name, self.config, str(self.registry.store.root), self._until, self._lr,
-                       self.created, self.inputs, self.owner, self.owner_name)
+                       self.created, self.inputs, self.owner, self.owner_name, self.challenge, self.time_budget)
 
     def on_update(self, update):
         """An update from the worker (a thread of the transport calls this). A status the run cannot
@@ -312,13 +314,17 @@ class Registry:
                                           daemon=True)
         self._watchdog.start()
 
-    def submit(self, config, by: Person, name=None, until_epoch=None, inputs=None):
+    def submit(self, config, by: Person, name=None, until_epoch=None, inputs=None, run_id=None, challenge=None,
+               time_budget=None):
         """Queue a run of ``by`` (it starts when a slot is free). Raises ConfigError if the settings
-        are invalid. ``inputs``: what a fine-tuning run starts from (``runner.worker.fine_tune_inputs``)."""
+        are invalid. ``inputs``: what a fine-tuning run starts from (``runner.worker.fine_tune_inputs``);
+        ``challenge`` and ``time_budget``: a class challenge's entry (``runner.classes.start_entry``),
+        under the ``run_id`` it was entered with."""
         config.validate()
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         job = Job(self, config, name or f"{config.activation} {'-'.join(map(str, config.layers))}",
-                  run_id, until_epoch, inputs=inputs, owner=by.owner, owner_name=by.name)
+                  run_id, until_epoch, inputs=inputs, owner=by.owner, owner_name=by.name, challenge=challenge,
+                  time_budget=time_budget)
         with self._lock:
             self._jobs[run_id] = job
             self._queue.append(run_id)
@@ -340,7 +346,7 @@ class Registry:
         plain, actor = found
         spec = RunSpec.from_plain(plain)
         job = Job(self, spec.config, spec.name, run_id, started_here=False, owner=spec.owner,
-                  owner_name=spec.owner_name)
+                  owner_name=spec.owner_name, challenge=spec.challenge, time_budget=spec.time_budget)
         job.created = spec.created or job.created
         with self._lock:
             if run_id in self._jobs:

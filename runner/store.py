@@ -62,6 +62,9 @@ class RunInfo:
     problem: str | None = None
     owner: str | None = None
     owner_name: str | None = None
+    curve: tuple = ()
+    """(epoch, test accuracy) of every training event, for a class dashboard's small curves."""
+    challenge: str | None = None
 
     @property
     def damaged(self):
@@ -137,7 +140,8 @@ class RunStore:
         meta = RunMeta.from_dict(raw, fallback_name=f"run {run_id}")
         return RunInfo(run_id, clean_name(meta.name, fallback=f"run {run_id}"), meta.status, float(meta.created),
                        meta.config or {}, meta.test_accuracy, meta.epochs_done, tuple(raw["sizes"]),
-                       owner=meta.owner, owner_name=meta.owner_name)
+                       owner=meta.owner, owner_name=meta.owner_name, challenge=meta.challenge,
+                       curve=tuple((e["epoch"], e["test_accuracy"]) for e in meta.progress or meta.history))
 
     def list(self):
         """Every run, newest first. A file that cannot be read is listed as damaged, with the reason."""

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mlp import Network, RunMeta, Status, TrainConfig, Trainer, TrainingDiverged
+from mlp.data import TEST_HALVES
 
 COMMANDS = ("pause", "resume", "step", "stop", "interrupt", "set_lr")
 
@@ -55,6 +56,11 @@ class RunSpec:
     so that a worker anywhere (a process, a Ray actor on another machine) needs no file of ours."""
     owner: str | None = None           # who started it (``runner.identity``): saved with the run
     owner_name: str | None = None
+    challenge: str | None = None
+    """The class challenge it is entered in (``runner.classes``): it is then tested on the public half
+    of the test set only, so no number of it shows the private half."""
+    time_budget: float | None = None
+    """Seconds of training after which it stops itself (a challenge's budget), or None."""
 
     def to_plain(self):
         """The spec as plain data (the config as its dict), for any transport to send."""
@@ -103,6 +109,10 @@ class TrainingWorker:
             network = Network(c.layers, c.activation, c.output, c.loss, c.init, seed=c.seed)
             network.params[...] = inputs["base_params"]
         extra = (inputs["extra_x"], inputs["extra_y"]) if inputs.get("extra_x") is not None else None
+        if spec.challenge:
+            x_train, y_train, x_test, y_test = data
+            public = TEST_HALVES["public"]
+            data = (x_train, y_train, x_test[public], y_test[public])
         self.trainer = Trainer(spec.config, data, network=network, extra=extra)
         self.fine_tune = None
         if inputs:
@@ -184,6 +194,7 @@ class TrainingWorker:
             while not self.trainer.finished:
                 for _ in self.trainer.events(self._target):
                     self._emit()
+                    self._stop_at_budget()
                 if self.trainer.finished:
                     break
                 self._waiting = True            # reached the end of a step: wait for the next command
@@ -200,6 +211,12 @@ class TrainingWorker:
         finally:
             self._save()
             self._emit(settled=True)
+
+    def _stop_at_budget(self):
+        budget = self.spec.time_budget
+        if budget and self.trainer.elapsed >= budget and not self._stopping:
+            self.command("stop", f"Stopped at the challenge's budget of {budget:g} s of training: what it had "
+                                 "learned by then is its result.")
 
     def _emit(self, **what):
         """Publish an update; one at a time, so no event or snapshot is sent twice or skipped."""
@@ -231,7 +248,7 @@ class TrainingWorker:
             spec = self.spec
             meta = RunMeta.of_training(spec.name, self.status, spec.created or time.time(), t.results(),
                                        finished=time.time(), error=t.error or self.error, fine_tune=self.fine_tune,
-                                       owner=spec.owner, owner_name=spec.owner_name)
+                                       owner=spec.owner, owner_name=spec.owner_name, challenge=spec.challenge)
             RunStore(spec.runs_dir).save(spec.run_id, t.copy_network(), meta, *t.snapshot_arrays())
             self.saved = True
         except Exception as err:                # a full disk, a read-only folder, anything: say so

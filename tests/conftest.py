@@ -232,3 +232,50 @@ def cluster_transport():
 
         _cluster_transport = ClusterTransport(RAY_ADDRESS)
     return _cluster_transport
+
+
+# ---- the shared database, on both kinds (runner.database) -----------------------------------------------
+POSTGRES_URL = __import__("os").environ.get("MLP_TEST_DATABASE_URL")
+"""A PostgreSQL server for the database tests (``.ci/postgres`` starts one); unset: SQLite only."""
+
+
+def _postgres_schema():
+    """A fresh schema of its own on the test server: (URL that uses it, function that drops it)."""
+    import secrets
+
+    import psycopg
+
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+
+    def drop():
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    joiner = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}", drop
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Where a test's shared database lives: "" (SQLite in the runs folder ``tmp_path``) or the URL of
+    a fresh PostgreSQL schema. Every database test runs on both; PostgreSQL is skipped, saying so,
+    where MLP_TEST_DATABASE_URL names no server."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    if not POSTGRES_URL:
+        pytest.skip("no PostgreSQL server: set MLP_TEST_DATABASE_URL (.ci/postgres starts one)")
+    url, drop = _postgres_schema()
+    yield url
+    drop()
+
+
+@pytest.fixture
+def database(database_url, tmp_path):
+    from runner.database import open_database
+
+    db = open_database(tmp_path, database_url)
+    yield db
+    db.close()
