@@ -135,10 +135,12 @@ class Identities:
     """The server's secret and what it knows of people (their names, who is a teacher).
 
     teacher_key: the server's teacher key (from ``MLP_TEACHER_KEY`` or the app's secrets), or None
-    when this server has no teacher.
+    when this server has no teacher. teacher_emails: the addresses (``MLP_TEACHERS``) whose owners,
+    signed in through the school's identity provider with that address verified, are teachers.
     """
 
-    def __init__(self, runs_dir, teacher_key=None):
+    def __init__(self, runs_dir, teacher_key=None, teacher_emails=()):
+        self.teacher_emails = frozenset(e.strip().casefold() for e in teacher_emails if e and e.strip())
         self.folder = Path(runs_dir)
         self.problem = None
         """None, or why identities cannot be kept as they should (a page says so; nothing crashes)."""
@@ -183,11 +185,14 @@ class Identities:
         """The person behind a browser token, or None if the token is malformed (a new one is due)."""
         return self._person(self._keyed("browser", token)) if is_token(token) else None
 
-    def of_provider(self, issuer, subject, name=None):
-        """A person signed in through the identity provider (``st.user``: its ``iss`` and ``sub``)."""
+    def of_provider(self, issuer, subject, name=None, email=None):
+        """A person signed in through the identity provider (``st.user``: its ``iss`` and ``sub``,
+        and its ``email`` when the provider verified it): a teacher if that address is listed."""
         if not subject:
             raise ValueError("the identity provider gave no subject for this person")
         person = self._person(self._keyed("oidc", f"{issuer or ''}\n{subject}"), signed_in=True)
+        if email and str(email).strip().casefold() in self.teacher_emails:
+            person = Person(person.owner, person.name, True, True)
         if person.name is None and name:
             try:
                 return self.set_name(person, name)

@@ -36,7 +36,7 @@ def small_mnist(mnist):
 _promised = {}
 
 
-SLOW_FILES = ("test_app_", "test_jobs.py", "test_faults.py", "test_cli.py", "test_presets.py")
+SLOW_FILES = ("test_app_", "test_jobs.py", "test_class_runs.py", "test_faults.py", "test_cli.py", "test_presets.py")
 """Files whose tests each take seconds (AppTest page runs, worker processes, CLI subprocesses,
 training to an accuracy): marked ``slow``. ``pytest -m "not browser and not cluster and not slow"``
 is the one-minute subset."""

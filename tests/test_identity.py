@@ -123,6 +123,15 @@ def test_a_signed_in_person_is_the_providers_subject_on_any_browser(tmp_path):
         ids.of_provider("https://login.school.example", "")
 
 
+def test_a_signed_in_address_on_the_teacher_list_is_a_teacher(tmp_path):
+    ids = Identities(tmp_path, teacher_emails=[" Ms.Teach@School.example ", ""])
+    teacher = ids.of_provider("https://login.school.example", "sub-9", "Ms Teach", email="ms.teach@school.example")
+    student = ids.of_provider("https://login.school.example", "sub-10", "Ada", email="ada@school.example")
+    unverified = ids.of_provider("https://login.school.example", "sub-11", "Eve")
+    assert teacher.teacher and teacher.signed_in and not student.teacher and not unverified.teacher
+    assert not ids.of_token("ab" * 16).teacher
+
+
 def test_display_names_are_cleaned_and_bounded(tmp_path):
     assert display_name("  Ada\n\t<b>L</b>  ") == "Ada <b>L</b>"          # kept as text, shown as text
     for bad in ("", "   ", "\x00\x07", "x" * 41):

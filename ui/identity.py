@@ -34,6 +34,18 @@ def teacher_key():
         return None
 
 
+def teacher_emails():
+    """The signed-in addresses that are teachers: ``MLP_TEACHERS`` (comma-separated) in the
+    environment, else a list (or such a string) under that name in the app's secrets."""
+    listed = os.environ.get("MLP_TEACHERS")
+    if listed is None:
+        try:
+            listed = st.secrets.get("MLP_TEACHERS") or ""
+        except Exception:
+            listed = ""
+    return tuple(sorted(listed.split(",") if isinstance(listed, str) else map(str, listed)))
+
+
 def sign_in_configured():
     """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section (a school's identity provider)."""
     try:
@@ -43,12 +55,12 @@ def sign_in_configured():
 
 
 @st.cache_resource
-def _identities(runs_dir, key):
-    return Identities(runs_dir, key)
+def _identities(runs_dir, key, emails):
+    return Identities(runs_dir, key, emails)
 
 
 def identities() -> Identities:
-    return _identities(str(state.RUNS_DIR), teacher_key())
+    return _identities(str(state.RUNS_DIR), teacher_key(), teacher_emails())
 
 
 def _signed_in():
@@ -91,8 +103,9 @@ def acting() -> Person:
     have stopped being one since the page was drawn."""
     user = _signed_in()
     if user is not None and (user.get("sub") or user.get("email")):
+        verified = user.get("email") if user.get("email_verified", True) is not False else None
         return identities().of_provider(user.get("iss"), user.get("sub") or user.get("email"),
-                                        user.get("name") or user.get("email"))
+                                        user.get("name") or user.get("email"), email=verified)
     person = identities().of_token(cookie_token())
     if person is None:
         person = identities().of_token(st.session_state.setdefault(SESSION_TOKEN, new_token()))
