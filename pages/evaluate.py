@@ -5,6 +5,7 @@ import mlp
 import ui
 from mlp import analysis
 from mlp.config import check_layers
+from mlp.data import TEST_HALVES
 from ui import charts, evaluation, identity, my_digits, picker, state
 from ui.markdown import escape
 
@@ -14,6 +15,11 @@ st.title("Evaluate")
 run = picker.run_picker()
 _, _, x_test, y_test = state.dataset()
 outputs = evaluation.test_outputs(run.id, run.network if run.live else None)
+half = TEST_HALVES["public"] if run.meta.challenge else slice(None)
+if run.meta.challenge:                  # a class challenge's run: the private half stays out of sight
+    outputs, x_test, y_test = outputs[half], x_test[half], y_test[half]
+    st.info("A class challenge run: measured here on the public half of the test set (the 5,000 even-numbered "
+            "images), as on its leaderboard.", icon=":material/emoji_events:")
 counts = evaluation.overview(outputs, y_test)
 evaluation.gallery(outputs, x_test, y_test)
 
@@ -31,7 +37,7 @@ else:
     labels = {r.id: f"{r.name} · {r.architecture}{identity.whose_suffix(r.owner, r.owner_name)}" for r in others}
     other = st.selectbox("Compare with", others, key="compare_with", format_func=lambda r: labels[r.id])
     try:
-        other_outputs = evaluation.test_outputs(other.id)
+        other_outputs = evaluation.test_outputs(other.id)[half]
     except ValueError as err:
         st.warning(f"{escape(other.name)} cannot be compared: {escape(err)}")
     else:

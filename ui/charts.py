@@ -30,11 +30,12 @@ def _finite(events, name):
     return [x for x, _ in pairs], [y for _, y in pairs]
 
 
-def learning_curves(progress, history, notebook=False, height=430):
+def learning_curves(progress, history, notebook=False, height=430, public_half=False):
     """Accuracy (train and test, %) on the left axis and training loss on the right, against epochs.
 
     progress: every event so far (estimates on small subsets, plus the epoch ends);
-    history:  the epoch-end events (test accuracy on the whole test set).
+    history:  the epoch-end events (test accuracy on the whole test set, or, for a class challenge's
+              run, ``public_half``, on the public half).
     """
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x, y = _finite(progress, "test_accuracy")
@@ -43,7 +44,7 @@ def learning_curves(progress, history, notebook=False, height=430):
     fig.add_scatter(x=x, y=[100 * v for v in y], name="train accuracy", line=dict(color=TRAIN, dash="dot"),
                     mode="lines")
     x, y = _finite(history, "test_accuracy")
-    fig.add_scatter(x=x, y=[100 * v for v in y], name="test accuracy, full test set", mode="markers",
+    fig.add_scatter(x=x, y=[100 * v for v in y], name="test accuracy, " + ("public half" if public_half else "full test set"), mode="markers",
                     marker=dict(color=TEST, size=8))
     if notebook:
         fig.add_scatter(x=list(range(1, len(NOTEBOOK_TEST_ACCURACY) + 1)), y=list(NOTEBOOK_TEST_ACCURACY),
@@ -69,6 +70,21 @@ def compare_curves(runs):
                       legend=dict(orientation="h", y=1.15, x=0))
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text="test accuracy (%)")
+    return fig
+
+
+def class_curves(students):
+    """Every student's test accuracy (%) against epochs in one chart: ``students`` is a list of (name,
+    [(epoch, accuracy)]). Thin lines, so thirty stay readable; a hover names the student."""
+    fig = go.Figure()
+    for name, curve in students:
+        points = [(x, 100 * y) for x, y in curve if y is not None and math.isfinite(y)]
+        fig.add_scatter(x=[x for x, _ in points], y=[y for _, y in points], name=as_text(name), mode="lines",
+                        line=dict(width=1.5), hovertemplate="%{fullData.name}: %{y:.1f}% at epoch %{x:.2f}<extra></extra>")
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest",
+                      legend=dict(font=dict(size=11)), uirevision="keep-zoom")
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100])
     return fig
 
 

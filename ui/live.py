@@ -10,6 +10,8 @@ from mlp.runs import Status
 from ui import identity, state
 from mlp import analysis
 from mlp.config import check_layers
+from runner.classes import start_entry
+from runner.database import Unavailable
 from runner.identity import NotYours
 from runner.worker import fine_tune_inputs
 from ui.charts import learning_curves
@@ -70,14 +72,52 @@ def _start(config, until_epoch=None):
     if isinstance(config, mlp.ConfigError):
         return
     name = st.session_state.get("run_name") or None
+    entry = st.session_state.get(CHALLENGE_ENTRY)
     try:
-        job = state.registry().submit(config, identity.acting(), name=name, until_epoch=until_epoch,
-                                      inputs=_resolve_fine_tune(config))
-    except ValueError as err:                   # ConfigError, or what fine-tuning needs is missing
-        st.session_state["start_error"] = str(err)
+        if entry:
+            job = start_entry(state.classroom(), state.registry(), entry, config, identity.acting(), name=name,
+                              until_epoch=until_epoch)
+        else:
+            job = state.registry().submit(config, identity.acting(), name=name, until_epoch=until_epoch,
+                                          inputs=_resolve_fine_tune(config))
+    except (ValueError, KeyError, Unavailable, PermissionError) as err:  # ConfigError, over budget, missing inputs
+        st.session_state["start_error"] = f"Not started: {err}." if entry else str(err)
         return
     state.set_current_run(job.id)
     st.rerun()          # a full run, so the training area starts polling (a fragment run cannot)
+
+
+CHALLENGE_NOTE = ("A class challenge run: its test accuracy is measured on the public half of the test set (the "
+                  "5,000 even-numbered images) only; the leaderboard's private half stays hidden until the reveal.")
+CHALLENGE_ENTRY = "challenge_entry"
+"""Session key: the id of the class challenge the next run is entered in, or None."""
+
+
+def challenge_choice(config):
+    """For a student with a class challenge under way: whether the next run is entered in it, its
+    budget, and (before Start is pressed) what in the settings is over it."""
+    try:
+        under_way = state.classroom().challenges_for(identity.me())
+    except Unavailable:
+        under_way = []
+    if not under_way:
+        st.session_state.pop(CHALLENGE_ENTRY, None)
+        return
+    challenges = {c.id: c for _, c in under_way}
+    labels = {None: "Not in a challenge", **{c.id: f"Challenge: {c.title} ({info.title})" for info, c in under_way}}
+    if st.session_state.get(CHALLENGE_ENTRY) not in labels:
+        st.session_state[CHALLENGE_ENTRY] = None
+    chosen = st.selectbox("Enter the next run in", list(labels), key=CHALLENGE_ENTRY, format_func=labels.get,
+                          help="A challenge run is checked against the budget before it starts, and tested on the "
+                               "public half of the test set only.")
+    if chosen is None:
+        return
+    budget = challenges[chosen].budget
+    st.caption("Budget: " + escape("; ".join(budget.lines())) + ".")
+    problems = [] if isinstance(config, mlp.ConfigError) else budget.problems(config)
+    if problems:
+        st.warning("Over the budget, so it would not start: " + escape("; ".join(problems)) + ".",
+                   icon=":material/block:")
 
 
 def _control(run_id, action, *value):
@@ -134,6 +174,8 @@ def buttons(config, job):
         if not active:                        # saved: Start still starts a run of one's own
             _copy_button()
     cannot_train = isinstance(config, mlp.ConfigError)
+    if not active:
+        challenge_choice(config)
     row = st.container(horizontal=True, gap="small")
     row.button("Start", key="start", type="primary", icon=":material/play_arrow:", on_click=_start,
                args=(config,), disabled=active or cannot_train)
@@ -195,8 +237,11 @@ def live_view(job):
         _not_saved(job, view)
     _metrics(view)
     config = view["config"]
-    notebook = follows_the_notebook(config)
-    st.plotly_chart(learning_curves(view["progress"], view["history"], notebook=notebook),
+    notebook = follows_the_notebook(config) and not view["challenge"]
+    if view["challenge"]:
+        st.caption(CHALLENGE_NOTE)
+    st.plotly_chart(learning_curves(view["progress"], view["history"], notebook=notebook,
+                                    public_half=bool(view["challenge"])),
                     key="learning_curves", config={"displaylogo": False})
     if notebook and view["history"]:
         _notebook_table(view["history"])
@@ -299,7 +344,9 @@ def _saved_curves():
         st.warning(f"The current run cannot be read: {escape(err)}")
         return
     st.markdown(f"Current run: **{escape(meta.name)}** ({meta.status})")
-    st.plotly_chart(learning_curves(list(meta.progress), list(meta.history)),
+    if meta.challenge:
+        st.caption(CHALLENGE_NOTE)
+    st.plotly_chart(learning_curves(list(meta.progress), list(meta.history), public_half=bool(meta.challenge)),
                     key="saved_curves", config={"displaylogo": False})
     fine_tune_result(run_id)
     try:

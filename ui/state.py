@@ -19,6 +19,8 @@ import streamlit as st
 import mlp
 from mlp.config import check_layers
 from runner import dataset as shared_data
+from runner.classes import Classroom
+from runner.database import open_database
 from runner.digits import DigitStore
 from runner.jobs import Job, Registry, default_max_running
 from runner.local import LocalTransport
@@ -108,6 +110,22 @@ def _digit_store(runs_dir):
 def digit_store() -> DigitStore:
     """The learners' own digit collections, kept in the runs folder."""
     return _digit_store(str(RUNS_DIR))
+
+
+DATABASE_URL = os.environ.get("MLP_DATABASE_URL") or ""
+"""A PostgreSQL server for the classes (``runner.database``); unset: ``classes.sqlite`` in the runs folder."""
+
+
+@st.cache_resource(show_spinner=False)
+def _classroom(runs_dir, url):
+    return Classroom(open_database(runs_dir, url))
+
+
+def classroom() -> Classroom:
+    """The classes, challenges and leaderboards, shared by every app server on the same database.
+    Raises ``runner.database.Unavailable`` (not cached: the next run tries again) when it cannot be
+    opened."""
+    return _classroom(str(RUNS_DIR), DATABASE_URL)
 
 
 MY_DIGITS = "current_collection"
