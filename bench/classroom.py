@@ -74,9 +74,9 @@ class StandInWorkers:
                        "settled": False, "events": [event], "snapshots": [], "params": None})
 
 
-def make_class(runs_dir, students, url=""):
-    """A teacher (returns their browser token) and a class of ``students``, each with saved runs and a
-    scored challenge entry."""
+def make_class(runs_dir, students, url="", names=None):
+    """A teacher and a class of ``students``, each with saved runs and a scored challenge entry;
+    returns (the teacher's browser token, the class, [(a student's browser token, Person)])."""
     identities = Identities(runs_dir, KEY)
     teacher_token = secrets.token_hex(16)
     teacher = identities.claim_teacher(identities.of_token(teacher_token), KEY)
@@ -89,7 +89,9 @@ def make_class(runs_dir, students, url=""):
     network = mlp.Network(CONFIG.layers, seed=0)
     people = []
     for i in range(students):
-        person = identities.set_name(identities.of_token(secrets.token_hex(16)), f"Student {i + 1:02d}")
+        token = secrets.token_hex(16)
+        name = names[i % len(names)] if names else f"Student {i + 1:02d}"
+        person = identities.set_name(identities.of_token(token), name)
         room.join(person, info.code, person.name)
         for k in range(2):
             run_id = new_run_id()
@@ -101,7 +103,7 @@ def make_class(runs_dir, students, url=""):
                                                 owner_name=person.name, challenge=challenge.id))
             room.enter(challenge.id, run_id, CONFIG, person)
             room.record(challenge.id, run_id, (0.9 + 0.001 * i, 0.9 - 0.001 * i))
-        people.append(person)
+        people.append((token, person))
     return teacher_token, info, people
 
 
@@ -132,7 +134,7 @@ def dashboard(students, repeats):
     workers = StandInWorkers()
     state.transport = lambda: workers
     registry = state._registry(str(runs_dir), students)         # every student's live run trains at once
-    for person in people:
+    for _, person in people:
         registry.submit(CONFIG, person, name="live run")
     time.sleep(3)                                               # a few progress events each
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

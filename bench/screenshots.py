@@ -146,12 +146,56 @@ def tour(browser, url, folder, sizes, full, phone=False):
     page.close()
 
 
+CLASS_NAMES = ["Ada", "Alan", "Grace", "Katherine", "Edsger", "Barbara", "Donald", "Frances"]
+LONG_RUN = "train?train_size=20000&epochs=40"
+
+
+def class_tour(browser, url, runs_dir, folder, sizes, full, phone=False):
+    """The Class page as a teacher sees it: a class of eight with saved runs, a challenge with its
+    leaderboard, and two students training now (their pages started the runs)."""
+    from classroom import make_class
+
+    teacher_token, _, students = make_class(runs_dir, len(CLASS_NAMES), names=CLASS_NAMES)
+    agent = {"user_agent": PHONE_AGENT} if phone else {}
+    for token, _ in students[:2]:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.add_cookies([{"name": "mlp_owner", "value": token, "url": url}])
+        student = context.new_page()
+        student.goto(f"{url}/{LONG_RUN}")
+        settle(student)
+        main_button(student, "Start").click()
+        settle(student)
+        student.goto("about:blank")
+    context = browser.new_context(viewport={"width": sizes[0][0], "height": sizes[0][1]}, **agent)
+    context.add_cookies([{"name": "mlp_owner", "value": teacher_token, "url": url}])
+    page = context.new_page()
+    page.goto(f"{url}/class")
+    settle(page)
+    page.wait_for_timeout(4000)                     # a few refreshes of the dashboard: curves under way
+    for size in sizes:
+        take(page, folder, "class" if len(sizes) == 1 and not full else "class-", size, full)
+    context.close()
+    context = browser.new_context(viewport={"width": sizes[0][0], "height": sizes[0][1]}, **agent)
+    context.add_cookies([{"name": "mlp_owner", "value": students[2][0], "url": url}])
+    page = context.new_page()                        # a student: the challenge, and a run entered in it
+    page.goto(f"{url}/class")
+    settle(page)
+    for size in sizes:
+        take(page, folder, "class-student" if len(sizes) == 1 and not full else "class-student-", size, full)
+    main_button(page, "Train a run for this challenge").click()
+    settle(page)
+    for size in sizes:
+        take(page, folder, "class-train" if len(sizes) == 1 and not full else "class-train-", size, full)
+    context.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PICTURES), help="folder for the pictures (default: bench/pictures)")
     parser.add_argument("--sizes", default="1280x800", help="window sizes, e.g. 390x844,1280x800,1920x1080")
     parser.add_argument("--full", action="store_true", help="whole pages instead of the first screen")
     parser.add_argument("--phone", action="store_true", help="say the browser is a phone (its User-Agent)")
+    parser.add_argument("--only-class", action="store_true", help="only the Class page")
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
     folder = Path(args.out)
@@ -159,11 +203,17 @@ def main():
 
     from playwright.sync_api import sync_playwright
 
-    proc, url = start_server(tempfile.mkdtemp(), MLP_MAX_RUNNING="1", MLP_TIMING_LOG=os.environ.get("MLP_TIMING_LOG", ""))
+    from classroom import KEY
+
+    runs_dir = Path(tempfile.mkdtemp()) / "runs"
+    proc, url = start_server(runs_dir, MLP_MAX_RUNNING="1", MLP_TEACHER_KEY=KEY,
+                             MLP_TIMING_LOG=os.environ.get("MLP_TIMING_LOG", ""))
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-            tour(browser, url, folder, sizes, args.full, args.phone)
+            if not args.only_class:
+                tour(browser, url, folder, sizes, args.full, args.phone)
+            class_tour(browser, url, runs_dir, folder, sizes, args.full, args.phone)
             browser.close()
     finally:
         proc.terminate()

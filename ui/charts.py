@@ -73,7 +73,7 @@ def compare_curves(runs):
     return fig
 
 
-def class_curves(students, most_points=120):
+def class_curves(students, most_points=120, legend_below=False):
     """Every student's test accuracy (%) against epochs in one chart: ``students`` is a list of (name,
     [(epoch, accuracy)]). Thin lines, so thirty stay readable; a hover names the student. Each curve
     is thinned to ``most_points`` and handed to Plotly as arrays: thirty curves then cost a few
@@ -86,7 +86,8 @@ def class_curves(students, most_points=120):
         fig.add_scatter(x=points[:, 0], y=100 * points[:, 1], name=as_text(name), mode="lines", line=dict(width=1.5),
                         hovertemplate="%{fullData.name}: %{y:.1f}% at epoch %{x:.2f}<extra></extra>")
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=10, b=10), hovermode="closest",
-                      legend=dict(font=dict(size=11)), uirevision="keep-zoom")
+                      legend=dict(font=dict(size=11), **(dict(orientation="h", y=-0.25, x=0) if legend_below else {})),
+                      uirevision="keep-zoom")
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100])
     return fig

@@ -17,6 +17,7 @@ from runner.classes import (FIXABLE, MAX_SECONDS, Budget, ClassClosed, JoinRefus
                             dashboard, grouped, measurer, normal_code)
 from runner.database import Conflict, Unavailable
 from runner.identity import NotKept, NotYours
+import ui
 from ui import charts, identity, state
 from ui.markdown import escape
 
@@ -217,21 +218,31 @@ def _remove(class_id, owner, name):
              else f"{name} had already left the class.")
 
 
+def _sparkline(curve, points=60):
+    """A curve's accuracies (%) thinned to about ``points``, start to end, for a table's small chart."""
+    values = [100 * a for _, a in curve if a is not None]
+    step = max(1, -(-len(values) // points))
+    return values[::step] + (values[-1:] if values and (len(values) - 1) % step else [])
+
+
 def _table(rows: list[StudentRow]):
     return [{"student": r.name, "run": r.run_name or "–", "status": r.status or "no run yet",
              "epoch": f"{r.epoch:.1f} / {r.epochs}" if r.run_id else "",
              "test accuracy": None if r.test_accuracy is None else 100 * r.test_accuracy,
-             "curve": [100 * a for _, a in r.curve[-60:] if a is not None],
+             "curve": _sparkline(r.curve),
              "settings": r.settings, "open": f"train?run={r.run_id}" if r.run_id else None} for r in rows]
 
 
 COLUMNS = {
     "student": st.column_config.TextColumn("Student", pinned=True),
+    "status": st.column_config.TextColumn("Status"),
+    "epoch": st.column_config.TextColumn("Epoch"),
+    "run": st.column_config.TextColumn("Run name"),
     "test accuracy": st.column_config.NumberColumn("Test accuracy", format="%.2f%%",
                                                    help="At the last finished epoch (a challenge run: the public half)"),
     "curve": st.column_config.LineChartColumn("Test accuracy so far", y_min=0, y_max=100, width="medium"),
     "settings": st.column_config.TextColumn("Settings", width="large"),
-    "open": st.column_config.LinkColumn("Run", display_text="Open", help="Opens the run on Train, in a new tab"),
+    "open": st.column_config.LinkColumn("Open", display_text="Open", help="Opens the run on Train, in a new tab"),
 }
 
 
@@ -256,8 +267,8 @@ def dashboard_area(class_id):
                      column_order=["student", "status", "epoch", "test accuracy", "curve", "run", "open", "settings"],
                      height=min(38 + 35 * len(rows), 600))
         if any(r.curve for r in rows):
-            st.plotly_chart(charts.class_curves([(r.name, r.curve) for r in rows if r.curve]), key="class_curves",
-                            config={"displaylogo": False})
+            st.plotly_chart(charts.class_curves([(r.name, r.curve) for r in rows if r.curve], legend_below=ui.narrow()),
+                            key="class_curves", config={"displaylogo": False})
         _student_actions(class_id, rows)
 
     area()
@@ -265,7 +276,7 @@ def dashboard_area(class_id):
 
 def _student_actions(class_id, rows):
     labels = {r.owner: r.name for r in rows}
-    owner = st.selectbox("A student", list(labels), key=f"student_{class_id}", format_func=labels.get)
+    owner = st.selectbox("Act on a student", list(labels), key=f"student_{class_id}", format_func=labels.get)
     row = next(r for r in rows if r.owner == owner)
     buttons = st.container(horizontal=True, gap="small")
     buttons.button("Stop their run", key="stop_student_run", icon=":material/stop:", disabled=not row.active,
@@ -374,6 +385,9 @@ def leaderboard_area(challenge_id, viewer):
         order = ["rank", "student", "public half"] + (["private half", "private rank", "moved"] if revealed else []) + \
             ["runs", "settings"]
         st.dataframe(rows, key="leaderboard", hide_index=True, column_order=order, column_config={
+            "rank": st.column_config.NumberColumn("Rank"), "student": st.column_config.TextColumn("Student"),
+            "settings": st.column_config.TextColumn("Settings"),
+            "private rank": st.column_config.NumberColumn("Private rank"),
             "public half": st.column_config.NumberColumn("Public half", format="%.2f%%"),
             "private half": st.column_config.NumberColumn("Private half", format="%.2f%%"),
             "runs": st.column_config.NumberColumn("Runs", help="Finished challenge runs; the best by the public half counts"),
