@@ -13,8 +13,10 @@ BROWSER_A, BROWSER_B = "a0" * 16, "b0" * 16
 ``st.session_state["browser_token"]`` (``ui.identity``): ``open_page`` sets it, as A by default."""
 
 
-IDENTITY_FILES = {".secret", "people.sqlite", "people.sqlite-wal", "people.sqlite-shm"}
-"""What the identity service keeps in a runs folder (``runner.identity``) as soon as a page opens."""
+SERVICE_FILES = {".secret", "people.sqlite", "people.sqlite-wal", "people.sqlite-shm",
+                 "classes.sqlite", "classes.sqlite-wal", "classes.sqlite-shm"}
+"""What the run service keeps in a runs folder as soon as a page opens: the identity service's
+(``runner.identity``) and the class database (``runner.classes``)."""
 
 
 def learner(token=BROWSER_A):

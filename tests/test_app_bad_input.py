@@ -8,7 +8,7 @@ import pytest
 
 import mlp
 import runner.store
-from apptest_helpers import IDENTITY_FILES, learner, open_page, wait_for_job, plain
+from apptest_helpers import SERVICE_FILES, learner, open_page, wait_for_job, plain
 from test_app_draw import canvas_with, drawing
 from mlp.runs import RunMeta
 
@@ -105,7 +105,7 @@ def test_bad_uploads_are_refused_with_the_reason_and_nothing_is_kept(case, runs_
         at = open_page(TRAIN)
     refusals = [plain(e.value) for e in at.error if "refused" in plain(e.value)]
     assert refusals and reason in refusals[0], [plain(e.value) for e in at.error]
-    kept = [p.name for p in runs_dir.iterdir() if p.name not in IDENTITY_FILES]
+    kept = [p.name for p in runs_dir.iterdir() if p.name not in SERVICE_FILES]
     assert runner.store.RunStore(runs_dir).list() == [] and kept == []
 
 

@@ -141,6 +141,7 @@ def test_a_finishing_run_redraws_its_part_of_the_page_only_and_stops_polling(bro
         wait_for_app(page)
         button(page, "Start").click()
         expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=20_000)
+        wait_for_app(page)                  # the full run that drew "training" has ended and logged itself
         runs_while_training = full_runs(own_server["log"])
         wait_until_saved(page)
         expect(page.get_by_text("Saved to the runs list below.")).to_be_visible()
