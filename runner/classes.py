@@ -28,6 +28,7 @@ import json
 import math
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 from mlp.config import TrainConfig
@@ -239,8 +240,10 @@ class Standing:
 
 def _ranks(values):
     """Competition ranks (1, 2, 2, 4) of ``values``, highest first."""
-    order = sorted(values, reverse=True)
-    return [order.index(v) + 1 for v in values]
+    first = {}
+    for place, value in enumerate(sorted(values, reverse=True), start=1):
+        first.setdefault(value, place)
+    return [first[v] for v in values]
 
 
 class Classroom:
@@ -341,7 +344,7 @@ class Classroom:
                                   f"minute{'s' if wait != 1 else ''}")
 
     def _enrol(self, tx, info, by, name, now):
-        key = name.casefold()
+        key = unicodedata.normalize("NFKC", name).casefold()     # "ADA", "ada" and "ａｄａ" are one name
         taken = tx.one("SELECT owner FROM members WHERE class_id = ? AND name_key = ?", (info.id, key))
         if taken and taken[0] != by.owner:
             return f"someone in “{info.title}” is already called {name}: choose another name"
@@ -608,10 +611,14 @@ def _job_row(view):
 
 
 def _challenge(row):
+    """A challenge from its row; its budget (JSON) is checked as when it was set."""
     if row is None:
         return None
     cid, class_id, title, budget, ends, revealed, created = row
-    return Challenge(cid, class_id, title, Budget.from_json(budget), ends, revealed, created)
+    try:
+        return Challenge(cid, class_id, title, Budget.from_json(budget), ends, revealed, created)
+    except (ValueError, TypeError, AttributeError) as err:       # json.JSONDecodeError is a ValueError
+        raise Unavailable(f"the challenge “{title}” cannot be read from the class database ({err})") from None
 
 
 def _check_teacher(by, action):

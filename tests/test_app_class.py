@@ -173,6 +173,26 @@ def test_a_class_database_that_cannot_be_used_is_said_on_the_page(runs_dir, monk
     assert not at.exception and "challenge_entry" not in [s.key for s in at.selectbox]
 
 
+def test_a_database_that_goes_away_mid_dashboard_is_said_and_the_dashboard_comes_back(runs_dir, monkeypatch):
+    teacher, info = make_class(monkeypatch)
+    join(BROWSER_A, info.code, "Alice")
+    room = _classroom()
+    real = room.roster
+
+    def gone(class_id):
+        raise Unavailable("PostgreSQL at db:5432 cannot be reached or used (server closed the connection "
+                          "unexpectedly); nothing was changed: try again in a moment")
+
+    monkeypatch.setattr(room, "roster", gone)
+    teacher.run()
+    assert "The dashboard cannot be refreshed: PostgreSQL at db:5432 cannot be reached" in shown(teacher.warning)
+    assert not teacher.exception
+    monkeypatch.setattr(room, "roster", real)
+    teacher.run()
+    assert "cannot be refreshed" not in shown(teacher.warning)
+    assert next(df.value for df in teacher.dataframe)["student"].tolist() == ["Alice"]
+
+
 def test_a_closed_class_refuses_its_code(runs_dir, monkeypatch):
     teacher, info = make_class(monkeypatch)
     teacher.checkbox(key=f"confirm_close_{info.id}").check()

@@ -7,9 +7,11 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import TEACHER_KEY, button, wait_for_app, wait_until_saved
+from conftest import TEACHER_KEY, browser_person, button, wait_for_app, wait_until_saved
 from runner.classes import Classroom
 from runner.database import open_database
+from runner.identity import Identities
+from runner.store import RunStore
 
 WITHIN = ("train_size=3000&epochs=2&layers=784-16-10&activation=relu&output=softmax&loss=cross_entropy"
           "&optimizer=adam&lr=0.003&batch_size=32&init=he&shuffle=1")
@@ -20,14 +22,12 @@ def nav(page, name):
     wait_for_app(page)
 
 
-def become_teacher(page, url):
+def become_teacher(page, url, runs):
+    """The teacher key entered once (the identity panel's part is test_browser_identity's)."""
     page.goto(url)
     wait_for_app(page)
-    page.get_by_test_id("stSidebar").get_by_test_id("stPopoverButton").first.click()
-    page.get_by_label("Teacher key", exact=True).fill(TEACHER_KEY)
-    page.get_by_role("button", name="Become a teacher").click()
-    expect(page.get_by_text("You are a teacher on this server")).to_be_visible(timeout=10_000)
-    page.keyboard.press("Escape")
+    identities = Identities(runs, TEACHER_KEY)
+    identities.claim_teacher(browser_person(page, runs), TEACHER_KEY)
 
 
 def join(page, url, name, code=None, link=None):
@@ -62,7 +62,7 @@ def test_a_teacher_and_two_students_run_a_class_challenge(browser, streamlit_ser
     contexts = [browser.new_context(viewport={"width": 1500, "height": 1100}) for _ in range(3)]
     teacher, ana, ben = (c.new_page() for c in contexts)
 
-    become_teacher(teacher, url)
+    become_teacher(teacher, url, runs)
     teacher.goto(f"{url}/class")
     wait_for_app(teacher)
     teacher.get_by_label("New class", exact=True).fill("Period 3")
@@ -83,13 +83,15 @@ def test_a_teacher_and_two_students_run_a_class_challenge(browser, streamlit_ser
     expect(dashboard).to_contain_text("Ana", timeout=15_000)          # polled in: no reload
     expect(dashboard).to_contain_text("Ben <i>")
 
-    # Ben's first try is over budget (15 epochs): refused before it starts, saying which limit.
-    challenge_run(ben, url, "epochs=15")
-    expect(ben.get_by_text(re.compile(r"Over the budget, so it would not start"))).to_be_visible()
+    # Ben's first try, with the seed's 15 epochs, is over budget: refused before it starts, saying which limit.
+    button(ben, "Train a run for this challenge").click()
+    wait_for_app(ben)
+    expect(ben.get_by_text(re.compile(r"Over the budget, so it would not start"))).to_be_visible(timeout=10_000)
     button(ben, "Start").click()
     expect(ben.get_by_text(re.compile(r"Not started: this run is over the challenge's budget: it trains 15 "
                                       r"epochs; the challenge allows at most 3"))).to_be_visible(timeout=10_000)
-    assert not list(runs.glob("*.npz"))
+    ben_owner = browser_person(ben, runs).owner
+    assert all(info.owner != ben_owner for info in RunStore(runs).list())          # nothing started, nothing kept
 
     # Both train a run within the budget; the dashboard shows them training, then finished.
     challenge_run(ana, url, WITHIN)
@@ -98,10 +100,10 @@ def test_a_teacher_and_two_students_run_a_class_challenge(browser, streamlit_ser
            ).to_be_visible(timeout=20_000)
     challenge_run(ben, url, WITHIN + "&seed=7&layers=784-12-10")
     button(ben, "Start").click()
-    expect(dashboard).to_contain_text(re.compile(r"running|queued"), timeout=20_000)
     wait_until_saved(ana, timeout=120_000)
     wait_until_saved(ben, timeout=120_000)
-    expect(dashboard).not_to_contain_text(re.compile(r"running|queued|no run yet"), timeout=20_000)
+    expect(dashboard).not_to_contain_text(re.compile(r"running|queued|no run yet"), timeout=20_000)   # polled in
+    expect(dashboard).to_contain_text(re.compile(r"Ana\s*done.*Ben <i>\s*done", re.S))
 
     # The leaderboard: both, ordered by the public half, the private half hidden; then the reveal.
     board = teacher.get_by_test_id("stDataFrame").filter(has_text="Public half")
@@ -119,10 +121,9 @@ def test_a_teacher_and_two_students_run_a_class_challenge(browser, streamlit_ser
     expect(teacher.get_by_text("The private half is revealed")).to_be_visible(timeout=10_000)
     expect(board).to_contain_text("Private half", timeout=10_000)
     expect(board).to_contain_text("Moved")
-    ana.goto(f"{url}/class")
-    wait_for_app(ana)
-    mine = ana.get_by_test_id("stDataFrame").filter(has_text="Public half")
-    expect(mine).to_contain_text("Private half")
+    mine = ana.get_by_test_id("stDataFrame").filter(has_text="Public half")       # Ana's page, polled too
+    nav(ana, "Class")
+    expect(mine).to_contain_text("Private half", timeout=10_000)
     expect(mine).to_contain_text("Ana (you)")
     assert all(s.private is not None for s in room.leaderboard(challenge.id))
     for context in contexts:

@@ -84,13 +84,13 @@ def test_three_browsers_a_student_another_student_and_a_teacher(browser, streaml
     wait_for_app(t)
     expect(t.get_by_text(re.compile(r"as a teacher you may change it"))).to_be_visible()
     button(t, "Stop").click()
-    expect(t.get_by_text("stopped", exact=True)).to_be_visible(timeout=30_000)
+    expect(t.locator(".stMarkdownBadge").filter(has_text=re.compile(r"^stopped$"))).to_be_visible(timeout=30_000)
     t.goto("about:blank")
 
     # A's page says it stopped, and A's list shows it as A's.
     a.goto(f"{url}/train?run={run_id}")
     wait_for_app(a)
-    expect(a.get_by_text("stopped", exact=True)).to_be_visible(timeout=20_000)
+    expect(a.locator(".stMarkdownBadge").filter(has_text=re.compile(r"^stopped$"))).to_be_visible(timeout=20_000)
     expect(a.get_by_test_id("stDataFrame").filter(has_text="you")).to_be_visible()
 
     # B fine-tunes a copy of their own from A's saved run; it is B's.

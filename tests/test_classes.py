@@ -71,6 +71,22 @@ def test_a_student_joins_by_code_with_a_name_unique_in_the_class(room, a_class):
     assert [c.id for c in room.joined(ALICE)] == [a_class.id] and room.joined(TEACHER) == []
 
 
+def test_names_that_look_the_same_are_the_same_name(room, a_class):
+    room.join(ALICE, a_class.code, "Ada", now=NOW)
+    with pytest.raises(JoinRefused, match="already called"):
+        room.join(BOB, a_class.code, "ＡＤＡ", now=NOW)             # full-width letters
+    assert [m.name for m in room.roster(a_class.id)] == ["Ada"]
+
+
+def test_a_challenge_that_cannot_be_read_back_is_a_clear_message(room, a_class, database):
+    challenge = room.set_challenge(a_class.id, TEACHER, "Tampered", Budget(max_epochs=3), NOW + 600, now=NOW)
+    for bad in ('{"max_weights": -5}', "not json", '{"fixed": {"activation": "nope"}}', "[1, 2]"):
+        with database.transaction() as tx:
+            tx.execute("UPDATE challenges SET budget = ? WHERE id = ?", (bad, challenge.id))
+        with pytest.raises(Unavailable, match="“Tampered” cannot be read from the class database"):
+            room.challenge(a_class.id)
+
+
 def test_wrong_codes_are_counted_then_paused_saying_how_long(room, a_class):
     wrong = "ZZZ-ZZZ" if a_class.code != "ZZZZZZ" else "YYY-YYY"
     with pytest.raises(JoinRefused, match=f"no class has the code “{wrong}”.*{JOIN_TRIES - 1} tries left"):

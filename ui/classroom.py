@@ -133,7 +133,7 @@ def student_view(classroom, person):
                   icon=":material/emoji_events:", on_click=_enter_challenge, args=(challenge.id,))
         if st.session_state.pop("go_train", False):
             st.switch_page("pages/train.py")
-    leaderboard_area(challenge.id, person)
+    leaderboard_area(challenge.id, person, live=challenge.revealed is None)
 
 
 # ---- a teacher ------------------------------------------------------------------------------------------
@@ -332,7 +332,7 @@ def _challenge_section(classroom, info):
             buttons.button("Reveal the private half", key="reveal_challenge", type="primary",
                            icon=":material/visibility:", on_click=_end, args=(challenge.id, True),
                            help="Ends the challenge and ranks every run on the other half of the test set too.")
-        leaderboard_area(challenge.id, None)
+        leaderboard_area(challenge.id, None, live=challenge.revealed is None)
     if info.is_open and (challenge is None or not challenge.under_way()):
         _challenge_form(info.id)
 
@@ -360,10 +360,11 @@ def _moved(climbed):
     return f"▲ {climbed}" if climbed > 0 else f"▼ {-climbed}" if climbed < 0 else "="
 
 
-def leaderboard_area(challenge_id, viewer):
-    """The leaderboard, measured afresh as runs end, every DASHBOARD_EVERY seconds (a fragment)."""
+def leaderboard_area(challenge_id, viewer, live=True):
+    """The leaderboard, measured afresh as runs end: every DASHBOARD_EVERY seconds (a fragment) while
+    ``live`` (until the reveal; a run entered before the end may still finish after it)."""
 
-    @st.fragment(run_every=DASHBOARD_EVERY)
+    @st.fragment(run_every=DASHBOARD_EVERY if live else None)
     def area():
         classroom = state.classroom()
         try:
