@@ -19,6 +19,7 @@ from runner.database import Conflict, Unavailable
 from runner.identity import NotKept, NotYours
 import ui
 from ui import charts, identity, state
+from ui.live import CHALLENGE_ENTRY
 from ui.markdown import escape
 
 MESSAGE = "class_message"
@@ -107,7 +108,7 @@ def join_form():
 
 
 def _enter_challenge(challenge_id):
-    st.session_state["challenge_entry"] = challenge_id
+    st.session_state[CHALLENGE_ENTRY] = challenge_id
     st.session_state["go_train"] = True
 
 
