@@ -401,10 +401,6 @@ class Classroom:
         with self.db.transaction(write=False) as tx:
             return self._latest(tx, str(class_id))
 
-    def challenge_by_id(self, challenge_id) -> Challenge | None:
-        with self.db.transaction(write=False) as tx:
-            return _challenge(tx.one("SELECT * FROM challenges WHERE id = ?", (str(challenge_id),)))
-
     def challenges_for(self, person: Person, now=None) -> list[tuple[ClassInfo, Challenge]]:
         """The challenges under way in the open classes ``person`` is a student of."""
         now = time.time() if now is None else now
@@ -501,12 +497,6 @@ class Classroom:
                          private if revealed else None, private_rank)
                 for rank, private_rank, (owner, name, run_id, settings, public, private, entered, runs)
                 in zip(ranks, private_ranks, rows)]
-
-    def entry_of(self, run_id) -> Challenge | None:
-        """The challenge a run was entered in, or None."""
-        with self.db.transaction(write=False) as tx:
-            row = tx.one("SELECT challenge_id FROM entries WHERE run_id = ?", (str(run_id),))
-        return self.challenge_by_id(row[0]) if row else None
 
 
 # ---- the run service's side: entering runs, measuring them, the dashboard -------------------------------
