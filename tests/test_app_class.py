@@ -203,3 +203,23 @@ def test_a_closed_class_refuses_its_code(runs_dir, monkeypatch):
     with pytest.raises(JoinRefused, match="closed"):                  # the service refuses it, not only the page
         _classroom().join(learner(BROWSER_A), info.code, "Alice")
     assert _classroom().roster(info.id) == []
+
+
+def test_how_it_computes_measures_a_challenge_run_on_the_public_half_only(runs_dir, mnist):
+    """Before: switching units off on a challenge run showed the whole test set's accuracy, from which
+    the private half's follows."""
+    from mlp import analysis
+    from ui import state
+
+    network = mlp.load("models/seed.npz")
+    run_id = "c0ffee0c0ffe"
+    RunStore(state.RUNS_DIR).save(run_id, network, RunMeta("in a challenge", Status.DONE, owner=learner(BROWSER_A).owner,
+                                                          challenge="abcdefabcdef", config=mlp.TrainConfig().to_dict()))
+    at = open_page("pages/computes.py", query={"run": run_id})
+    x_test, y_test = mnist[2][::2], mnist[3][::2]
+    assert f"Test accuracy (public half) with every unit: **{network.accuracy(x_test, y_test):.2%}**" in shown(at.caption)
+    at.multiselect(key="cs_off_widget").set_value([(0, 4)]).run()
+    expected = analysis.without_units(network, {(0, 4)}).accuracy(x_test, y_test)
+    summary = next(m.value.replace("**", "") for m in at.markdown if "switched off" in m.value)
+    assert f"test accuracy (public half) {expected:.2%}" in summary.replace("\\", "")
+    assert f"{network.accuracy(mnist[2], mnist[3]):.2%}" not in shown(at.caption, at.markdown)

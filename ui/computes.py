@@ -13,6 +13,7 @@ import ui
 from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
+from mlp.data import TEST_HALVES
 from ui import background, charts, identity, network_charts, state
 from ui.errors import failure_text
 from ui.markdown import escape
@@ -121,22 +122,28 @@ def _unit_name(unit):
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring the test accuracy…")
-def _accuracy(run_id, epoch, off, _network):
+def _accuracy(run_id, epoch, off, half, _network):
+    """Test accuracy without the units ``off``, on the test set's ``half`` ("public": a class
+    challenge's run, whose private half stays out of sight; "all": the whole test set)."""
     network = analysis.without_units(_network, off) if off else _network
     x_test, y_test = state.dataset()[2:]
-    return network.accuracy(x_test, y_test)
+    rows = TEST_HALVES[half] if half in TEST_HALVES else slice(None)
+    return network.accuracy(x_test[rows], y_test[rows])
 
 
 def switched_off_summary(run, epoch, network, example=None):
     """What the network answers without the switched-off units: test accuracy (and the input's answer)."""
     off = units_off(run.id)
-    full = _accuracy(run.id, epoch, frozenset(), network)
+    half = "public" if run.meta.challenge else "all"
+    measured = "test accuracy (public half)" if run.meta.challenge else "test accuracy"
+    full = _accuracy(run.id, epoch, frozenset(), half, network)
     if not off:
-        st.caption(f"Test accuracy with every unit: **{full:.2%}**. Switch units off to see what each is worth.")
+        st.caption(f"{measured.capitalize()} with every unit: **{full:.2%}**. Switch units off to see what each is "
+                   "worth.")
         return
-    without = _accuracy(run.id, epoch, off, network)
+    without = _accuracy(run.id, epoch, off, half, network)
     names = ", ".join(_unit_name(u) for u in sorted(off)[:8]) + (" …" if len(off) > 8 else "")
-    text = (f"**{len(off)} unit{'s' if len(off) > 1 else ''} switched off** ({names}): test accuracy "
+    text = (f"**{len(off)} unit{'s' if len(off) > 1 else ''} switched off** ({names}): {measured} "
             f"**{without:.2%}**, against {full:.2%} with every unit ({100 * (without - full):+.2f} points).")
     if example is not None:
         before = int(network.predict(example.x[None])[0])
