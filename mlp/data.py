@@ -32,11 +32,17 @@ IDX_NAMES = {
 
 
 MAX_IMAGES = 300_000
+"""The most images one split of a dataset may declare (MNIST has 60,000; EMNIST's digits 240,000)."""
 TEST_HALVES = {"public": slice(0, None, 2), "private": slice(1, None, 2)}
 """The test set's two fixed halves, for a class challenge (``runner.classes``): the public half is
 the even-numbered test images (0, 2, ..., 9998), the private half the odd-numbered ones. Both mix the
 test set's two writer populations alike; ``x_test[TEST_HALVES["public"]]`` is a view, never a copy."""
-"""The most images one split of a dataset may declare (MNIST has 60,000; EMNIST's digits 240,000)."""
+
+
+def tested_rows(in_challenge):
+    """The test images a run is measured on (an index into the test set): the public half for a
+    class challenge's run, so that no number of it shows the private half; else all of them."""
+    return TEST_HALVES["public"] if in_challenge else slice(None)
 
 
 class DataError(UnreadableFile):

@@ -5,7 +5,7 @@ import mlp
 import ui
 from mlp import analysis
 from mlp.config import check_layers
-from mlp.data import TEST_HALVES
+from mlp.data import tested_rows
 from ui import charts, evaluation, identity, my_digits, picker, state
 from ui.markdown import escape
 
@@ -15,7 +15,7 @@ st.title("Evaluate")
 run = picker.run_picker()
 _, _, x_test, y_test = state.dataset()
 outputs = evaluation.test_outputs(run.id, run.network if run.live else None)
-half = TEST_HALVES["public"] if run.meta.challenge else slice(None)
+half = tested_rows(run.meta.challenge)
 if run.meta.challenge:                  # a class challenge's run: the private half stays out of sight
     outputs, x_test, y_test = outputs[half], x_test[half], y_test[half]
     st.info("A class challenge run: measured here on the public half of the test set (the 5,000 even-numbered "

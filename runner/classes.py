@@ -286,8 +286,11 @@ class Classroom:
     def joined(self, person: Person) -> list[ClassInfo]:
         """The classes ``person`` is a student of, newest first."""
         with self.db.transaction(write=False) as tx:
-            rows = tx.rows("SELECT c.* FROM classes c JOIN members m ON m.class_id = c.id WHERE m.owner = ? "
-                           "ORDER BY c.created DESC", (person.owner,))
+            return self._joined(tx, person)
+
+    def _joined(self, tx, person):
+        rows = tx.rows("SELECT c.* FROM classes c JOIN members m ON m.class_id = c.id WHERE m.owner = ? "
+                       "ORDER BY c.created DESC", (person.owner,))
         return [ClassInfo(*row) for row in rows]
 
     def close(self, class_id, by: Person, now=None):
@@ -392,6 +395,12 @@ class Classroom:
                        (challenge.id, class_id, title, budget.to_json(), challenge.ends, None, now))
         return challenge
 
+    def _challenge_of(self, tx, challenge_id):
+        challenge = _challenge(tx.one("SELECT * FROM challenges WHERE id = ?", (str(challenge_id),)))
+        if challenge is None:
+            raise KeyError(f"there is no challenge {challenge_id}")
+        return challenge
+
     def _latest(self, tx, class_id):
         row = tx.one("SELECT * FROM challenges WHERE class_id = ? ORDER BY created DESC LIMIT 1", (class_id,))
         return _challenge(row)
@@ -405,10 +414,11 @@ class Classroom:
         """The challenges under way in the open classes ``person`` is a student of."""
         now = time.time() if now is None else now
         found = []
-        for info in self.joined(person):
-            challenge = self.challenge(info.id) if info.is_open else None
-            if challenge is not None and challenge.under_way(now):
-                found.append((info, challenge))
+        with self.db.transaction(write=False) as tx:          # one transaction: Train asks on every run
+            for info in self._joined(tx, person):
+                challenge = self._latest(tx, info.id) if info.is_open else None
+                if challenge is not None and challenge.under_way(now):
+                    found.append((info, challenge))
         return found
 
     def end(self, challenge_id, by: Person, reveal=False, now=None):
@@ -416,9 +426,7 @@ class Classroom:
         _check_teacher(by, "reveal a challenge" if reveal else "end a challenge")
         now = time.time() if now is None else now
         with self.db.transaction() as tx:
-            challenge = _challenge(tx.one("SELECT * FROM challenges WHERE id = ?", (challenge_id,)))
-            if challenge is None:
-                raise KeyError(f"there is no challenge {challenge_id}")
+            self._challenge_of(tx, challenge_id)
             tx.execute("UPDATE challenges SET ends = ? WHERE id = ? AND ends > ?", (now, challenge_id, now))
             if reveal:
                 tx.execute("UPDATE challenges SET revealed = ? WHERE id = ? AND revealed IS NULL", (now, challenge_id))
@@ -429,9 +437,7 @@ class Classroom:
         of the class, ClassClosed or ValueError when the challenge is over: before anything is kept."""
         now = time.time() if now is None else now
         with self.db.transaction() as tx:
-            challenge = _challenge(tx.one("SELECT * FROM challenges WHERE id = ?", (str(challenge_id),)))
-            if challenge is None:
-                raise KeyError(f"there is no challenge {challenge_id}")
+            challenge = self._challenge_of(tx, challenge_id)
             self._class_of(tx, challenge.class_id, must_be_open=True)
             if not challenge.under_way(now):
                 raise ValueError(f"the challenge “{challenge.title}” is over: no more runs may enter it")
@@ -478,9 +484,7 @@ class Classroom:
         """Each current student's best measured run, ranked by the public half (ties: the earlier
         run first); with the private half and its ranks once the challenge is revealed."""
         with self.db.transaction(write=False) as tx:
-            challenge = _challenge(tx.one("SELECT * FROM challenges WHERE id = ?", (str(challenge_id),)))
-            if challenge is None:
-                raise KeyError(f"there is no challenge {challenge_id}")
+            challenge = self._challenge_of(tx, challenge_id)
             rows = tx.rows(
                 "SELECT b.owner, m.name, b.run_id, b.settings, b.public, b.private, b.entered, b.runs FROM ("
                 "  SELECT owner, run_id, settings, public, private, entered,"

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mlp import Network, RunMeta, Status, TrainConfig, Trainer, TrainingDiverged
-from mlp.data import TEST_HALVES
+from mlp.data import tested_rows
 
 COMMANDS = ("pause", "resume", "step", "stop", "interrupt", "set_lr")
 
@@ -109,10 +109,9 @@ class TrainingWorker:
             network = Network(c.layers, c.activation, c.output, c.loss, c.init, seed=c.seed)
             network.params[...] = inputs["base_params"]
         extra = (inputs["extra_x"], inputs["extra_y"]) if inputs.get("extra_x") is not None else None
-        if spec.challenge:
-            x_train, y_train, x_test, y_test = data
-            public = TEST_HALVES["public"]
-            data = (x_train, y_train, x_test[public], y_test[public])
+        x_train, y_train, x_test, y_test = data
+        rows = tested_rows(spec.challenge)          # a challenge's run never sees the private half
+        data = (x_train, y_train, x_test[rows], y_test[rows])
         self.trainer = Trainer(spec.config, data, network=network, extra=extra)
         self.fine_tune = None
         if inputs:

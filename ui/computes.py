@@ -13,7 +13,7 @@ import ui
 from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
-from mlp.data import TEST_HALVES
+from mlp.data import tested_rows
 from ui import background, charts, identity, network_charts, state
 from ui.errors import failure_text
 from ui.markdown import escape
@@ -122,26 +122,26 @@ def _unit_name(unit):
 
 
 @st.cache_data(max_entries=64, show_spinner="Measuring the test accuracy…")
-def _accuracy(run_id, epoch, off, half, _network):
-    """Test accuracy without the units ``off``, on the test set's ``half`` ("public": a class
-    challenge's run, whose private half stays out of sight; "all": the whole test set)."""
+def _accuracy(run_id, epoch, off, in_challenge, _network):
+    """Test accuracy without the units ``off``, on the images the run is measured on (a class
+    challenge's run: the public half, ``mlp.data.tested_rows``)."""
     network = analysis.without_units(_network, off) if off else _network
     x_test, y_test = state.dataset()[2:]
-    rows = TEST_HALVES[half] if half in TEST_HALVES else slice(None)
+    rows = tested_rows(in_challenge)
     return network.accuracy(x_test[rows], y_test[rows])
 
 
 def switched_off_summary(run, epoch, network, example=None):
     """What the network answers without the switched-off units: test accuracy (and the input's answer)."""
     off = units_off(run.id)
-    half = "public" if run.meta.challenge else "all"
-    measured = "test accuracy (public half)" if run.meta.challenge else "test accuracy"
-    full = _accuracy(run.id, epoch, frozenset(), half, network)
+    in_challenge = bool(run.meta.challenge)
+    measured = "test accuracy (public half)" if in_challenge else "test accuracy"
+    full = _accuracy(run.id, epoch, frozenset(), in_challenge, network)
     if not off:
         st.caption(f"{measured.capitalize()} with every unit: **{full:.2%}**. Switch units off to see what each is "
                    "worth.")
         return
-    without = _accuracy(run.id, epoch, off, half, network)
+    without = _accuracy(run.id, epoch, off, in_challenge, network)
     names = ", ".join(_unit_name(u) for u in sorted(off)[:8]) + (" …" if len(off) > 8 else "")
     text = (f"**{len(off)} unit{'s' if len(off) > 1 else ''} switched off** ({names}): {measured} "
             f"**{without:.2%}**, against {full:.2%} with every unit ({100 * (without - full):+.2f} points).")
