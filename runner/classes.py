@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 import time
 import unicodedata
@@ -47,7 +48,9 @@ MAX_SECONDS = 24 * 3600
 FIXABLE = ("layers", "activation", "output", "loss", "optimizer", "lr", "lr_decay", "batch_size", "init", "l2",
            "shuffle", "seed", "train_size", "dropout", "shift", "rotation", "scaling", "elastic")
 """The settings a challenge may hold fixed (the epochs are a limit of the budget instead)."""
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: classes, members, challenges and entries; 2: lessons (``runner.learn``): each person's progress,
+their actions a lesson checks, and the lessons a teacher assigned a class."""
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS classes (id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, title TEXT NOT NULL, "
     "teacher TEXT NOT NULL, teacher_name TEXT, created DOUBLE PRECISION NOT NULL, closed DOUBLE PRECISION)",
@@ -65,7 +68,18 @@ SCHEMA = (
     "entered DOUBLE PRECISION NOT NULL, settings TEXT NOT NULL, state TEXT NOT NULL, "
     "public DOUBLE PRECISION, private DOUBLE PRECISION, PRIMARY KEY (challenge_id, run_id))",
     "CREATE INDEX IF NOT EXISTS entries_by ON entries (challenge_id, owner, public)",
+    "CREATE TABLE IF NOT EXISTS lesson_progress (owner TEXT NOT NULL, lesson TEXT NOT NULL, answer INTEGER, "
+    "answered DOUBLE PRECISION, state TEXT NOT NULL, finished DOUBLE PRECISION, summary TEXT, uses TEXT, "
+    "PRIMARY KEY (owner, lesson))",
+    "CREATE TABLE IF NOT EXISTS lesson_actions (owner TEXT NOT NULL, kind TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, "
+    "data TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS lesson_actions_of ON lesson_actions (owner, kind, at)",
+    "CREATE TABLE IF NOT EXISTS assignments (class_id TEXT NOT NULL, lesson TEXT NOT NULL, "
+    "assigned DOUBLE PRECISION NOT NULL, PRIMARY KEY (class_id, lesson))",
 )
+LESSON_ID = re.compile(r"[a-z][a-z0-9_]{0,30}")
+"""A lesson's id, as ``runner.learn`` reads it from its file name."""
+MAX_ASSIGNED = 100
 PENDING, SCORED, VOID = "pending", "scored", "void"
 """An entry's state: its run has not ended yet; it is measured on both halves; it will never count
 (diverged, failed, deleted)."""
@@ -376,6 +390,36 @@ class Classroom:
         with self.db.transaction() as tx:
             self._class_of(tx, class_id)
             return tx.execute("DELETE FROM members WHERE class_id = ? AND owner = ?", (class_id, owner)) == 1
+
+    # ---- lessons --------------------------------------------------------------------------------------
+    def assign(self, class_id, lessons, by: Person, now=None):
+        """Make ``lessons`` (lesson ids, ``runner.learn``) the ones the class is assigned, in place of
+        those before. Raises NotTeacher, KeyError (no such class), ClassClosed, ValueError."""
+        _check_teacher(by, "assign lessons")
+        lessons = list(dict.fromkeys(str(l) for l in lessons))
+        if any(not LESSON_ID.fullmatch(l) for l in lessons) or len(lessons) > MAX_ASSIGNED:
+            raise ValueError("those are not lessons of the path")
+        now = time.time() if now is None else now
+        with self.db.transaction() as tx:
+            self._class_of(tx, class_id, must_be_open=True)
+            tx.execute("DELETE FROM assignments WHERE class_id = ?", (class_id,))
+            tx.many("INSERT INTO assignments VALUES (?, ?, ?)", [(class_id, l, now) for l in lessons])
+
+    def assigned(self, class_id) -> list[str]:
+        """The lesson ids assigned to the class."""
+        with self.db.transaction(write=False) as tx:
+            return [r[0] for r in tx.rows("SELECT lesson FROM assignments WHERE class_id = ? ORDER BY lesson",
+                                          (str(class_id),))]
+
+    def assigned_to(self, person: Person) -> dict[str, list[str]]:
+        """{lesson id: titles of the open classes of ``person``'s that assigned it}."""
+        found = {}
+        with self.db.transaction(write=False) as tx:
+            for info in self._joined(tx, person):
+                if info.is_open:
+                    for (lesson,) in tx.rows("SELECT lesson FROM assignments WHERE class_id = ?", (info.id,)):
+                        found.setdefault(lesson, []).append(info.title)
+        return found
 
     # ---- the challenge -----------------------------------------------------------------------------
     def set_challenge(self, class_id, by: Person, title, budget: Budget, ends, now=None) -> Challenge:

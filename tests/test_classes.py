@@ -266,11 +266,30 @@ def test_a_database_in_wal_mode_with_a_schema_version(tmp_path):
     Classroom(SQLiteDatabase(tmp_path / "classes.sqlite"))
     db = sqlite3.connect(tmp_path / "classes.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
     db.execute("UPDATE schema_version SET version = 7")
     db.commit()
-    with pytest.raises(Unavailable, match="schema version 7; this app knows up to 1"):
+    with pytest.raises(Unavailable, match="schema version 7; this app knows up to 2"):
         Classroom(SQLiteDatabase(tmp_path / "classes.sqlite"))
+
+
+def test_a_version_1_database_gains_the_lessons_tables_and_keeps_its_classes(tmp_path):
+    """A class database made before the lessons (schema 1): opening it adds their tables, nothing lost."""
+    from runner.classes import SCHEMA
+
+    old = sqlite3.connect(tmp_path / "classes.sqlite")
+    for statement in SCHEMA:
+        if "lesson" not in statement and "assignments" not in statement:
+            old.execute(statement)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version VALUES (1)")
+    old.execute("INSERT INTO classes VALUES ('c1', 'ABCDEF', 'Old class', ?, 'T', 1.0, NULL)", (TEACHER.owner,))
+    old.commit()
+    room = Classroom(SQLiteDatabase(tmp_path / "classes.sqlite"))
+    assert [c.title for c in room.classes()] == ["Old class"]
+    room.assign("c1", ["seed"], TEACHER)
+    assert room.assigned("c1") == ["seed"]
+    assert old.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
 
 
 def test_a_folder_that_cannot_hold_the_database_is_a_clear_message(tmp_path):
