@@ -32,6 +32,7 @@ if st.runtime.exists():
 
     pages = st.navigation([
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/weights.py", title="Hidden weights", icon=":material/grid_on:"),
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),

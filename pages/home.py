@@ -12,6 +12,7 @@ ui.ensure_navigation()
 st.title("Train a neural network from scratch")
 st.markdown((Path(__file__).parent.parent / "ui" / "text" / "home.md").read_text())
 links = st.container(horizontal=True, gap="medium")     # wraps on a narrow window instead of cutting a label
+links.page_link("pages/learn.py", label="Follow the lessons", icon=":material/school:")
 links.page_link("pages/train.py", label="Train a network", icon=":material/model_training:")
 links.page_link("pages/weights.py", label="Look at its hidden units", icon=":material/grid_on:")
 links.page_link("pages/evaluate.py", label="See where it errs", icon=":material/fact_check:")

@@ -17,6 +17,7 @@ from runner.classes import (FIXABLE, MAX_SECONDS, Budget, ClassClosed, JoinRefus
                             dashboard, grouped, measurer, normal_code)
 from runner.database import Conflict, Unavailable
 from runner.identity import NotKept, NotYours
+from runner.learn import PASSED, SKIPPED
 import ui
 from ui import charts, identity, state
 from ui.live import CHALLENGE_ENTRY
@@ -124,6 +125,7 @@ def student_view(classroom, person):
     member = classroom.member(info.id, person.owner)
     st.markdown(f"You are in **{escape(info.title)}** as **{escape(member.name if member else '?')}**, taught by "
                 f"{escape(info.teacher_name or 'a teacher')}." + ("" if info.is_open else " The class is closed."))
+    _assigned_lessons(classroom, info)
     challenge = classroom.challenge(info.id)
     if challenge is None:
         st.caption("No challenge yet: your teacher sets one here.")
@@ -135,6 +137,15 @@ def student_view(classroom, person):
         if st.session_state.pop("go_train", False):
             st.switch_page("pages/train.py")
     leaderboard_area(challenge.id, person, live=challenge.revealed is None)
+
+
+def _assigned_lessons(classroom, info):
+    assigned = set(classroom.assigned(info.id))
+    lessons = [l for l in state.tutor().lessons() if l.id in assigned]
+    if lessons:
+        st.markdown("**Lessons your teacher assigned:** " + ", ".join(f"{l.number}. {l.title}" for l in lessons))
+        st.page_link("pages/learn.py", label="Go to Learn", icon=":material/school:",
+                     query_params={"lesson": lessons[0].id})
 
 
 # ---- a teacher ------------------------------------------------------------------------------------------
@@ -178,6 +189,7 @@ def teacher_view(classroom, person):
     info = next(c for c in classes if c.id == _pick_class(classes, labels, "Class"))
     _class_header(info)
     dashboard_area(info.id)
+    _lessons_section(classroom, info)
     _challenge_section(classroom, info)
 
 
@@ -226,12 +238,26 @@ def _sparkline(curve, points=60):
     return values[::step] + (values[-1:] if values and (len(values) - 1) % step else [])
 
 
-def _table(rows: list[StudentRow]):
+def _table(rows: list[StudentRow], lessons=None):
+    """The dashboard's rows; ``lessons``: (the path's lessons, the ids assigned, {owner: {id: LessonState}})."""
     return [{"student": r.name, "run": r.run_name or "–", "status": r.status or "no run yet",
              "epoch": f"{r.epoch:.1f} / {r.epochs}" if r.run_id else "",
              "test accuracy": None if r.test_accuracy is None else 100 * r.test_accuracy,
-             "curve": _sparkline(r.curve),
+             "curve": _sparkline(r.curve), **_lesson_columns(r.owner, lessons),
              "settings": r.settings, "open": f"train?run={r.run_id}" if r.run_id else None} for r in rows]
+
+
+def _lesson_columns(owner, lessons):
+    """How far a student is along the path: lessons passed (of those assigned, if any), and which."""
+    if lessons is None:
+        return {"lessons": None, "lesson detail": ""}
+    path, assigned, progress = lessons
+    mine = progress.get(owner, {})
+    counted = [l for l in path if l.id in assigned] or path
+    done = sum(1 for l in counted if mine.get(l.id) and mine[l.id].state == PASSED)
+    marks = {PASSED: "✓", SKIPPED: "skipped"}
+    detail = " · ".join(f"{l.number} {marks.get(mine[l.id].state, 'started')}" for l in path if l.id in mine)
+    return {"lessons": done, "lesson detail": detail or "not started"}
 
 
 COLUMNS = {
@@ -243,6 +269,8 @@ COLUMNS = {
                                                    help="At the last finished epoch (a challenge run: the public half)"),
     "curve": st.column_config.LineChartColumn("Test accuracy so far", y_min=0, y_max=100, width="medium"),
     "settings": st.column_config.TextColumn("Settings", width="large"),
+    "lesson detail": st.column_config.TextColumn("Lessons, one by one", help="✓ passed; started: the question "
+                                                 "answered; skipped"),
     "open": st.column_config.LinkColumn("Open", display_text="Open", help="Opens the run on Train, in a new tab"),
 }
 
@@ -264,8 +292,15 @@ def dashboard_area(class_id):
             st.caption("Nobody has joined yet. Students open the join link, or the Class page, and type the code.")
             return
         rows = dashboard(roster, state.registry().jobs(), state.store().list())
-        st.dataframe(_table(rows), key="class_table", hide_index=True, column_config=COLUMNS,
-                     column_order=["student", "status", "epoch", "test accuracy", "curve", "run", "open", "settings"],
+        lessons = _class_lessons(class_id, roster)
+        assigned = lessons[1] if lessons else []
+        counted = [l for l in lessons[0] if l.id in assigned] or lessons[0] if lessons else [None]
+        columns = {**COLUMNS, "lessons": st.column_config.ProgressColumn(
+            "Lessons passed", min_value=0, max_value=max(1, len(counted)), format="%d",
+            help="Of the lessons assigned" if assigned else "Of the whole path (no lessons are assigned)")}
+        st.dataframe(_table(rows, lessons), key="class_table", hide_index=True, column_config=columns,
+                     column_order=["student", "status", "epoch", "test accuracy", "curve", "lessons", "run", "open",
+                                   "lesson detail", "settings"],
                      height=min(38 + 35 * len(rows), 600))
         if any(r.curve for r in rows):
             st.plotly_chart(charts.class_curves([(r.name, r.curve) for r in rows if r.curve], legend_below=ui.narrow()),
@@ -273,6 +308,38 @@ def dashboard_area(class_id):
         _student_actions(class_id, rows)
 
     area()
+
+
+def _class_lessons(class_id, roster):
+    """(the path, the lessons assigned, every student's progress), or None when they cannot be read."""
+    try:
+        tutor = state.tutor()
+        return tutor.lessons(), state.classroom().assigned(class_id), tutor.progress.of_many(m.owner for m in roster)
+    except Unavailable:
+        return None
+
+
+def _assign(class_id):
+    chosen = st.session_state.get(f"assign_{class_id}") or []
+    _attempt(state.classroom().assign, class_id, chosen, identity.acting(), failed="Not assigned",
+             done=f"{len(chosen)} lesson{'s' if len(chosen) != 1 else ''} assigned: your students see them marked "
+                  "on the Learn page." if chosen else "No lessons are assigned now.")
+
+
+def _lessons_section(classroom, info):
+    """The lessons of the Learn page the class is asked to do (the dashboard shows how far each student is)."""
+    if not info.is_open:
+        return
+    lessons = [l for l in state.tutor().lessons() if l.available]
+    key = f"assign_{info.id}"
+    if key not in st.session_state:
+        st.session_state[key] = [l for l in classroom.assigned(info.id) if l in {x.id for x in lessons}]
+    with st.form(f"lessons_{info.id}", border=True):
+        st.markdown("**Lessons for the class** (on the *Learn* page; each is checked on the student's own runs)")
+        st.multiselect("Assigned lessons", [l.id for l in lessons], key=key,
+                       format_func={l.id: f"{l.number}. {l.title}" for l in lessons}.get,
+                       placeholder="Choose lessons to assign")
+        st.form_submit_button("Assign", icon=":material/assignment:", on_click=_assign, args=(info.id,))
 
 
 def _student_actions(class_id, rows):

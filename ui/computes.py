@@ -14,7 +14,7 @@ from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
 from mlp.data import tested_rows
-from ui import background, charts, identity, network_charts, state
+from ui import background, charts, identity, learn, network_charts, state
 from ui.errors import failure_text
 from ui.markdown import escape
 
@@ -142,6 +142,8 @@ def switched_off_summary(run, epoch, network, example=None):
                    "worth.")
         return
     without = _accuracy(run.id, epoch, off, in_challenge, network)
+    learn.note("units_off", {"run": run.id, "run_name": run.name, "epoch": float(epoch), "off": [list(u) for u in sorted(off)],
+                             "full": float(full), "without": float(without)})
     names = ", ".join(_unit_name(u) for u in sorted(off)[:8]) + (" …" if len(off) > 8 else "")
     text = (f"**{len(off)} unit{'s' if len(off) > 1 else ''} switched off** ({names}): {measured} "
             f"**{without:.2%}**, against {full:.2%} with every unit ({100 * (without - full):+.2f} points).")
@@ -342,7 +344,7 @@ def microscope(run, epoch, network, example):
     _update_table(network, update, optimizer_name, lr)
     st.subheader("One weight, by the chain rule")
     layer, source, target = _weight_choice(network, t, (run.id, epoch, example.key))
-    _chain_rule(network, t, example, layer, source, target, update)
+    _chain_rule(run, epoch, network, t, example, layer, source, target, update)
     st.subheader("Apply the step")
     _apply_steps(run, epoch, network, example, optimizer_name, lr)
 
@@ -470,9 +472,12 @@ def chain_rule_lines(network, t, layer, source, target):
     return c, lines
 
 
-def _chain_rule(network, t, example, layer, source, target, update):
+def _chain_rule(run, epoch, network, t, example, layer, source, target, update):
     c, lines = chain_rule_lines(network, t, layer, source, target)
     measured = tracing.finite_difference(network, example.x, example.label, layer, source, target)
+    learn.note("gradient", {"run": run.id, "run_name": run.name, "epoch": float(epoch), "layer": layer,
+                            "last_layer": layer == len(network.weights) - 1, "source": source, "target": target,
+                            "label": int(example.label), "gradient": float(c.gradient), "measured": float(measured)})
     W_update = tracing.per_layer(update, network.sizes)[layer][0][source, target]
     w = float(network.weights[layer][source, target])
     lines += ["",

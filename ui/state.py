@@ -19,10 +19,11 @@ import streamlit as st
 import mlp
 from mlp.config import check_layers
 from runner import dataset as shared_data
-from runner.classes import Classroom
+from runner.classes import Classroom, measurer
 from runner.database import open_database
 from runner.digits import DigitStore
 from runner.jobs import Job, Registry, default_max_running
+from runner.learn import LESSONS_DIR, Progress, RunRecord, Tutor, records_of
 from runner.local import LocalTransport
 from runner.store import RunStore
 
@@ -126,6 +127,52 @@ def classroom() -> Classroom:
     Raises ``runner.database.Unavailable`` (not cached: the next run tries again) when it cannot be
     opened."""
     return _classroom(str(RUNS_DIR), DATABASE_URL)
+
+
+LESSONS = Path(os.environ.get("MLP_LESSONS_DIR", LESSONS_DIR))
+"""The folder of the lessons of the Learn page (``runner.learn``): the project's own, unless set."""
+
+
+def _network_of(run: RunRecord):
+    """A lesson check's look at one of the learner's runs: its weights now (live) or as saved."""
+    if run.live:
+        job = registry().get(run.id)
+        network = job.network() if job is not None else None
+        if network is None:
+            raise ValueError(f"the run “{run.name}” has no weights yet")
+        return network
+    path = store().path(run.id)
+    version = path.stat()
+    return _saved(str(path), (version.st_ino, version.st_size, version.st_mtime_ns)).network
+
+
+def _collections_of(person):
+    return [c for c in digit_store().list() if c.problem is None and person.owns(c.owner)]
+
+
+def _challenges_of(person):
+    """[(class, its latest challenge, its leaderboard)] of the classes ``person`` is in, their entries
+    measured first (as the Class page does)."""
+    room, found = classroom(), []
+    x_test, y_test = dataset()[2:]
+    for info in room.joined(person):
+        challenge = room.challenge(info.id)
+        if challenge is not None:
+            room.score_pending(challenge.id, measurer(registry(), store(), x_test, y_test))
+            found.append((info, challenge, room.leaderboard(challenge.id)))
+    return found
+
+
+@st.cache_resource(show_spinner=False)
+def _tutor(runs_dir, url, folder):
+    return Tutor(Progress(_classroom(runs_dir, url).db), lambda person, since: records_of(store(), registry(), person.owner, since),
+                 _network_of, lambda: dataset()[2:], _collections_of, _challenges_of, folder=folder)
+
+
+def tutor() -> Tutor:
+    """The lessons and everyone's progress along them (in the class database: raises
+    ``runner.database.Unavailable`` as ``classroom`` does)."""
+    return _tutor(str(RUNS_DIR), DATABASE_URL, str(LESSONS))
 
 
 MY_DIGITS = "current_collection"
