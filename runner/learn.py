@@ -44,11 +44,13 @@ from mlp.config import START_FROM, ConfigError, TrainConfig, from_query, to_quer
 from mlp.presets import PRESETS
 from mlp.runs import Status
 from mlp.training import Event
+from runner.classes import LESSON_ID
 from runner.database import Database
 from runner.identity import Person
 
 LESSONS_DIR = Path(__file__).resolve().parent / "lessons"
-LESSON_FILE = re.compile(r"(\d{2})-([a-z][a-z0-9_]{0,30})\.md")
+LESSON_FILE = re.compile(rf"(\d{{2}})-({LESSON_ID.pattern})\.md")
+"""A lesson's text: ``NN-name.md``, NN its place on the path, name its id (``LESSON_ID``)."""
 MAX_LESSON_BYTES = 64_000
 MAX_TITLE = 80
 MAX_OPTIONS = 6
@@ -127,7 +129,7 @@ def load_lessons(folder=LESSONS_DIR) -> list[Lesson]:
         try:
             lessons.append(_lesson(path, number, lesson_id))
         except LessonError as err:
-            lessons.append(Lesson(lesson_id, number, _fallback_title(path, lesson_id), problem=str(err)))
+            lessons.append(Lesson(lesson_id, number, f"{path.name} (unavailable)", problem=str(err)))
     seen = set()
     for i, lesson in enumerate(lessons):
         if lesson.id in seen:
@@ -160,10 +162,6 @@ def _read_text(path):
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LessonError(f"{path.name} is not UTF-8 text") from None
-
-
-def _fallback_title(path, lesson_id):
-    return f"{path.name} (unavailable)"
 
 
 def _parse(text):
@@ -405,7 +403,7 @@ def pct(fraction):
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-CACHE_ENTRIES = 256
+CACHE_ENTRIES = 4096
 
 
 def cached(key, compute):

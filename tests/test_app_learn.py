@@ -114,7 +114,7 @@ def test_a_teacher_assigns_lessons_and_the_dashboard_shows_each_students_progres
     table = next(df.value for df in teacher.dataframe if "lesson detail" in df.value.columns)
     assert table["lessons"].tolist() == [1] and table["lesson detail"].tolist() == ["2 skipped · 3 ✓"]
     student.run()
-    assert "**Lessons your teacher assigned:** 1. The seed network, reproduced, 3. The learning rate" in shown(student.markdown)
+    assert "**Lessons your teacher assigned:** 1. The seed network, reproduced · 3. The learning rate" in shown(student.markdown)
     learn = open_page(LEARN)
     options = learn.radio(key="learn_pick").options
     assert options[0].endswith("· assigned") and options[2].endswith("· assigned") and not options[1].endswith("assigned")

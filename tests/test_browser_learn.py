@@ -38,8 +38,14 @@ def predict_and_set_up(page, option):
     expect(page).to_have_url(re.compile(r"/train\?"))
 
 
-def train(page):
+def train(page, name):
+    """Start a run called ``name`` and wait until it is saved (the page may still show the previous
+    run's "Saved" for a moment after the click: the new run's name is what says it has started)."""
+    page.get_by_placeholder("name for the next run (optional)").fill(name)
+    page.get_by_placeholder("name for the next run (optional)").press("Enter")
+    wait_for_app(page)
     button(page, "Start").click()
+    expect(main(page).get_by_text(name).first).to_be_visible(timeout=20_000)
     wait_until_saved(page)
 
 
@@ -76,7 +82,7 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         predict_and_set_up(page, "Above 80%")
         expect(page).to_have_url(re.compile(r"lr=0\.02.*train_size=60000"))
         button(page, "Start").click()
-        expect(page.get_by_text("training", exact=True)).to_be_visible(timeout=20_000)
+        expect(page.get_by_text("training", exact=True).first).to_be_visible(timeout=20_000)
         nav(page, "Learn")
         expect(checked(page).get_by_text(re.compile(r"is still training \(\d+ of 15 epochs done\)"))).to_be_visible()
 
@@ -84,19 +90,20 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         open_lesson(page, "3. The learning rate")
         predict_and_set_up(page, "It stays where it started, about 10%: the weights hardly move")
         expect(page).to_have_url(re.compile(r"lr=1e-05.*train_size=1000"))
-        train(page)
+        train(page, "tiny rate")
         open_lesson(page, "3. The learning rate")
-        expect(checked(page).get_by_text(re.compile(r"shows one end\. Still missing: a run that diverged"))).to_be_visible()
+        expect(checked(page).get_by_text(re.compile(r"“tiny rate” shows one end\. Still missing: a run that diverged"))) \
+            .to_be_visible()
         nav(page, "Train")                                          # as it was set up
-        for steps in (["End", "ArrowLeft"], ["ArrowLeft", "ArrowLeft"]):       # 5, then 1: both learn
+        for steps, name in ((["End", "ArrowLeft"], "rate 5"), (["ArrowLeft", "ArrowLeft"], "rate 1")):  # both learn
             set_select_slider(page, "Learning rate", steps, tab="Optimisation")
-            train(page)
+            train(page, name)
         open_lesson(page, "3. The learning rate")
         expect(main(page).get_by_text(re.compile(r"Hint \(after 2 tries\)"))).to_be_visible()
         nav(page, "Train")
         set_select_slider(page, "Learning rate", ["End"], tab="Optimisation")          # 10: it diverges
         button(page, "Start").click()
-        expect(page.get_by_text("diverged", exact=True)).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("diverged", exact=True).first).to_be_visible(timeout=30_000)
         open_lesson(page, "3. The learning rate")
         expect(checked(page).get_by_text(re.compile(r"Passed\. At a learning rate of 1e-05, your run .* went from"))) \
             .to_be_visible(timeout=10_000)
@@ -105,13 +112,14 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         # 7. overfitting: the gap on 1,000 images, then L2 narrows it
         open_lesson(page, "7. Overfitting")
         predict_and_set_up(page, "More than 10 points: it learns the 1,000 images almost perfectly")
-        train(page)
+        train(page, "no L2")
         open_lesson(page, "7. Overfitting")
-        expect(checked(page).get_by_text(re.compile(r"shows a gap of \d+\.\d points\. Now the same with L2"))).to_be_visible()
+        expect(checked(page).get_by_text(re.compile(r"“no L2” shows a gap of \d+\.\d points\. Now the same with L2"))) \
+            .to_be_visible()
         nav(page, "Train")
         set_select_slider(page, "L2 weight decay", ["End", "ArrowLeft", "ArrowLeft", "ArrowLeft"], tab="Optimisation")
         expect(page).to_have_url(re.compile(r"l2=0\.03"))
-        train(page)
+        train(page, "with L2")
         open_lesson(page, "7. Overfitting")
         expect(checked(page).get_by_text(re.compile(r"Passed\. On 1,000 images .* the gap narrowed to"))).to_be_visible()
 

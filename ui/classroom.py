@@ -143,7 +143,7 @@ def _assigned_lessons(classroom, info):
     assigned = set(classroom.assigned(info.id))
     lessons = [l for l in state.tutor().lessons() if l.id in assigned]
     if lessons:
-        st.markdown("**Lessons your teacher assigned:** " + ", ".join(f"{l.number}. {l.title}" for l in lessons))
+        st.markdown("**Lessons your teacher assigned:** " + " · ".join(f"{l.number}. {l.title}" for l in lessons))
         st.page_link("pages/learn.py", label="Go to Learn", icon=":material/school:",
                      query_params={"lesson": lessons[0].id})
 
@@ -333,7 +333,8 @@ def _lessons_section(classroom, info):
     lessons = [l for l in state.tutor().lessons() if l.available]
     key = f"assign_{info.id}"
     if key not in st.session_state:
-        st.session_state[key] = [l for l in classroom.assigned(info.id) if l in {x.id for x in lessons}]
+        assigned = set(classroom.assigned(info.id))
+        st.session_state[key] = [l.id for l in lessons if l.id in assigned]        # in the path's order
     with st.form(f"lessons_{info.id}", border=True):
         st.markdown("**Lessons for the class** (on the *Learn* page; each is checked on the student's own runs)")
         st.multiselect("Assigned lessons", [l.id for l in lessons], key=key,

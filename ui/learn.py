@@ -72,9 +72,8 @@ def _chosen(lessons, progress) -> Lesson:
 
 
 def _label(lesson, state_, assigned):
-    icon = (":material/error:" if not lesson.available else
-            STATUS_ICON.get(state_.state if state_ else None, ":material/radio_button_unchecked:"))
-    return f"{icon} {lesson.number}. {lesson.title}" + (" · assigned" if assigned else "")
+    icon = ":material/error:" if not lesson.available else STATUS_ICON.get(state_.state if state_ else None)
+    return (f"{icon} " if icon else "") + f"{lesson.number}. {lesson.title}" + (" · assigned" if assigned else "")
 
 
 def _picked():
@@ -111,6 +110,7 @@ def _lesson(lesson: Lesson, mine: LessonState | None, assigned_by):
     if badges:
         st.markdown(" ".join(badges))
     st.markdown(f"**Goal:** {lesson.goal}")
+    st.markdown("**Why it matters**")
     st.markdown(lesson.why)
     answered = mine is not None and mine.answered is not None
     _prediction(lesson, mine)
@@ -136,7 +136,12 @@ def _prediction(lesson, mine):
                   args=(lesson.id,))
         st.caption("Runs you start after you answer are what the lesson checks.")
         return
-    st.markdown(f"Your prediction: *{question.options[mine.answer]}*")
+    st.markdown(f"Your prediction: *{_option(question, mine.answer)}*")
+
+
+def _option(question, answer):
+    """An answer's option, or what to say when the lesson file has changed since it was given."""
+    return question.options[answer] if answer < len(question.options) else "an option this question no longer has"
 
 
 def _check_area(lesson_id):
@@ -167,7 +172,11 @@ def _check_area(lesson_id):
             st.info(escape(verdict.text), icon=":material/hourglass_top:" if verdict.waiting else ":material/science:")
             if verdict.tries >= HINT_AFTER:
                 st.warning(f"**Hint** (after {verdict.tries} tries): {lesson.hint}", icon=":material/lightbulb:")
-        if verdict.waiting != waiting or (verdict.passed and mine is not None and mine.state != PASSED):
+        newly_passed = verdict.passed and mine is not None and mine.state != PASSED
+        if newly_passed and tutor.progress.of(person.owner).get(lesson_id, mine).state != PASSED:
+            st.error("This pass could not be kept in the class database: it is checked again next time.")
+            newly_passed = False                 # (never a rerun that would find the same again)
+        if verdict.waiting != waiting or newly_passed:
             st.session_state[f"learn_waiting_{lesson_id}"] = verdict.waiting
             st.rerun(scope="app")              # the path's marks, and whether to keep checking
 
@@ -179,9 +188,10 @@ def _seen(lesson, mine):
     question = lesson.question
     if mine is not None and mine.answer is not None:
         right = mine.answer == question.answer
-        st.markdown(f"You predicted *{question.options[mine.answer]}*: "
+        st.markdown(f"You predicted *{_option(question, mine.answer)}*: "
                     + ("**right**." if right else f"the answer was *{question.options[question.answer]}*."))
     if lesson.shows:
+        st.markdown("**What it shows**")
         st.markdown(lesson.shows)
 
 
@@ -255,9 +265,7 @@ def _set_up_train(params):
     from ui import controls
 
     config, _ = from_query(params, base=mlp.PRESETS["seed"].config)
-    job = state.current_job()
-    if job is not None and job.active:            # it goes on training; the page is ready for a new run
-        state.set_current_run(None)
+    state.set_current_run(None)                   # ready for a new run (one training goes on training)
     controls.apply_config(config)
     st.session_state.update(preset=next((n for n, p in mlp.PRESETS.items() if p.config == config), None),
                             controls_ready=True, url_problems=[])
