@@ -36,6 +36,7 @@ from mlp.runs import RunMeta, Status  # noqa: E402
 from runner.classes import Budget, Classroom  # noqa: E402
 from runner.database import open_database  # noqa: E402
 from runner.identity import Identities  # noqa: E402
+from runner.learn import Progress  # noqa: E402
 
 KEY = "bench teacher key"
 CONFIG = mlp.TrainConfig(epochs=15)
@@ -74,6 +75,10 @@ class StandInWorkers:
                        "settled": False, "events": [event], "snapshots": [], "params": None})
 
 
+ASSIGNED = ["seed", "unit", "lr", "overfit"]
+"""The lessons the bench's class is assigned; student i has passed the first i mod 5 of them."""
+
+
 def make_class(runs_dir, students, url="", names=None):
     """A teacher and a class of ``students``, each with saved runs and a scored challenge entry;
     returns (the teacher's browser token, the class, [(a student's browser token, Person)])."""
@@ -81,7 +86,9 @@ def make_class(runs_dir, students, url="", names=None):
     teacher_token = secrets.token_hex(16)
     teacher = identities.claim_teacher(identities.of_token(teacher_token), KEY)
     room = Classroom(open_database(runs_dir, url))
+    learning = Progress(room.db)
     info = room.create(teacher, "Bench class")
+    room.assign(info.id, ASSIGNED, teacher)
     challenge = room.set_challenge(info.id, teacher, "Bench", Budget(max_epochs=20), time.time() + 3600)
     from runner.store import RunStore, new_run_id
 
@@ -103,6 +110,8 @@ def make_class(runs_dir, students, url="", names=None):
                                                 owner_name=person.name, challenge=challenge.id))
             room.enter(challenge.id, run_id, CONFIG, person)
             room.record(challenge.id, run_id, (0.9 + 0.001 * i, 0.9 - 0.001 * i))
+        for lesson in ASSIGNED[:i % (len(ASSIGNED) + 1)]:         # each student a little further along
+            learning.mark_passed(person, lesson, "passed in the bench", {})
         people.append((token, person))
     return teacher_token, info, people
 
@@ -179,7 +188,8 @@ def queries(url, students=1000, runs_each=3):
         rosters.append(time.perf_counter() - started)
     if url:
         with room.db.transaction() as tx:                          # leave the server as it was
-            for table in ("entries", "challenges", "members", "code_tries", "classes", "schema_version"):
+            for table in ("entries", "challenges", "members", "code_tries", "classes", "lesson_progress",
+                          "lesson_actions", "assignments", "schema_version"):
                 tx.execute(f"DROP TABLE {table}")
     room.db.close()
     return statistics.median(joins), statistics.median(boards), statistics.median(rosters)

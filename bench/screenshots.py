@@ -8,7 +8,7 @@ It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset r
 from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
 Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse), My digits
 (that drawing kept), How it computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map)
-and Home.
+and Home; then Learn (lesson 3 passed on two runs of the learner's), and Class as a teacher and a student.
 The README's pictures are these, at 1280×800: rerun the command after a change to the UI.
 """
 import argparse
@@ -146,6 +146,39 @@ def tour(browser, url, folder, sizes, full, phone=False):
     page.close()
 
 
+def learn_tour(browser, url, folder, sizes, full, phone=False):
+    """The Learn page as a learner sees it: lesson 3 passed on their own two runs (one at a learning
+    rate too small to do anything in an epoch, one so large it diverged)."""
+    agent = {"user_agent": PHONE_AGENT} if phone else {}
+    context = browser.new_context(viewport={"width": max(sizes[0][0], 1024), "height": 800}, **agent)
+    page = context.new_page()
+    page.goto(f"{url}/learn?lesson=lr")
+    settle(page)
+    page.get_by_test_id("stMainBlockContainer").get_by_text(
+        "It stays where it started, about 10%: the weights hardly move", exact=True).click()
+    settle(page)
+    main_button(page, "Lock in my prediction").click()
+    settle(page)
+    main_button(page, "Set it up").click()
+    settle(page)
+    for last in (False, True):
+        main_button(page, "Start").click()
+        page.get_by_text("Saved to the runs list below.").wait_for(timeout=60_000)
+        settle(page)
+        if not last:
+            page.get_by_role("tab", name="Optimisation").click()
+            slider = page.get_by_test_id("stSlider").filter(has_text="Learning rate").get_by_role("slider")
+            slider.focus()
+            slider.press("End")
+            settle(page)
+    page.goto(f"{url}/learn?lesson=lr")              # (a fresh load: a phone's sidebar starts closed)
+    settle(page)
+    page.get_by_text("Passed. At a learning rate").wait_for(timeout=30_000)
+    for size in sizes:
+        take(page, folder, "learn" if len(sizes) == 1 and not full else "learn-", size, full)
+    context.close()
+
+
 CLASS_NAMES = ["Ada", "Alan", "Grace", "Katherine", "Edsger", "Barbara", "Donald", "Frances"]
 LONG_RUN = "train?train_size=20000&epochs=40"
 
@@ -196,6 +229,7 @@ def main():
     parser.add_argument("--full", action="store_true", help="whole pages instead of the first screen")
     parser.add_argument("--phone", action="store_true", help="say the browser is a phone (its User-Agent)")
     parser.add_argument("--only-class", action="store_true", help="only the Class page")
+    parser.add_argument("--only-learn", action="store_true", help="only the Learn page")
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
     folder = Path(args.out)
@@ -211,9 +245,12 @@ def main():
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-            if not args.only_class:
+            if not (args.only_class or args.only_learn):
                 tour(browser, url, folder, sizes, args.full, args.phone)
-            class_tour(browser, url, runs_dir, folder, sizes, args.full, args.phone)
+            if not args.only_class:
+                learn_tour(browser, url, folder, sizes, args.full, args.phone)
+            if not args.only_learn:
+                class_tour(browser, url, runs_dir, folder, sizes, args.full, args.phone)
             browser.close()
     finally:
         proc.terminate()
