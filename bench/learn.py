@@ -4,10 +4,10 @@
 
 A runs folder holds ``--runs`` saved runs of one learner (784-16-16-10 networks, each with a 20-epoch
 history; half plain, half augmented, all with the same weights, so none passes lesson 8 and its check
-compares every pair). The Learn page is run as that learner with Streamlit's AppTest, the whole script each time, on lesson 3
-(its check reads the runs' metadata only) and on lesson 8 (it measures each run's network on 1,000
-turned and 1,000 shifted test digits, remembered per run), beside the Home page in the same process
-as the reference. The figure is the app's own timing of each run (``MLP_TIMING_LOG``, without
+compares every pair). The Learn page is run as that learner with Streamlit's AppTest, the whole
+script each time, on lesson 3 (its check reads the runs' metadata only) and on lesson 8 (it measures
+each run's network on 1,000 turned and 1,000 shifted test digits, remembered per run), beside the
+Home page in the same process as the reference. The figure is the app's own timing of each run (``MLP_TIMING_LOG``, without
 AppTest's overhead): the first run of a lesson (nothing remembered yet) and the median of the rest.
 BLAS is pinned to one thread.
 """
@@ -66,7 +66,8 @@ def page_runs(at, repeats, log, query=None):
     for _ in range(repeats + 1):
         at.run()
         assert not at.exception, at.exception
-    times = [float(line.split("\t")[1]) for line in log.read_text().splitlines() if line.split("\t")[0] != "Learn (check)"]
+    lines = [line.split("\t") for line in log.read_text().splitlines()]
+    times = [float(seconds) for page, seconds in lines if page != "Learn (check)"]
     return times[0], statistics.median(times[1:])
 
 

@@ -590,7 +590,8 @@ def _state(row):
     if not isinstance(kept, dict):
         kept = {}
     return LessonState(lesson, answer if isinstance(answer, int) and answer >= 0 else None,
-                       float(answered) if _finite(answered) else None, state if state in (OPEN, PASSED, SKIPPED) else OPEN,
+                       float(answered) if _finite(answered) else None,
+                       state if state in (OPEN, PASSED, SKIPPED) else OPEN,
                        float(finished) if _finite(finished) else None, str(summary or "")[:MAX_SUMMARY],
                        {str(k): str(v)[:80] for k, v in kept.items()})
 

@@ -92,8 +92,8 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         expect(page).to_have_url(re.compile(r"lr=1e-05.*train_size=1000"))
         train(page, "tiny rate")
         open_lesson(page, "3. The learning rate")
-        expect(checked(page).get_by_text(re.compile(r"“tiny rate” shows one end\. Still missing: a run that diverged"))) \
-            .to_be_visible()
+        expect(checked(page).get_by_text(
+            re.compile(r"“tiny rate” shows one end\. Still missing: a run that diverged"))).to_be_visible()
         nav(page, "Train")                                          # as it was set up
         for steps, name in ((["End", "ArrowLeft"], "rate 5"), (["ArrowLeft", "ArrowLeft"], "rate 1")):  # both learn
             set_select_slider(page, "Learning rate", steps, tab="Optimisation")
@@ -114,14 +114,15 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         predict_and_set_up(page, "More than 10 points: it learns the 1,000 images almost perfectly")
         train(page, "no L2")
         open_lesson(page, "7. Overfitting")
-        expect(checked(page).get_by_text(re.compile(r"“no L2” shows a gap of \d+\.\d points\. Now the same with L2"))) \
-            .to_be_visible()
+        expect(checked(page).get_by_text(
+            re.compile(r"“no L2” shows a gap of \d+\.\d points\. Now the same with L2"))).to_be_visible()
         nav(page, "Train")
         set_select_slider(page, "L2 weight decay", ["End", "ArrowLeft", "ArrowLeft", "ArrowLeft"], tab="Optimisation")
         expect(page).to_have_url(re.compile(r"l2=0\.03"))
         train(page, "with L2")
         open_lesson(page, "7. Overfitting")
-        expect(checked(page).get_by_text(re.compile(r"Passed\. On 1,000 images .* the gap narrowed to"))).to_be_visible()
+        expect(checked(page).get_by_text(re.compile(r"Passed\. On 1,000 images .* the gap narrowed to"))) \
+            .to_be_visible()
 
         # 1 again: the seed run passes 94% (at its ninth epoch), and the check sees it without a reload
         open_lesson(page, "1. The seed network, reproduced")

@@ -142,8 +142,8 @@ def switched_off_summary(run, epoch, network, example=None):
                    "worth.")
         return
     without = _accuracy(run.id, epoch, off, in_challenge, network)
-    learn.note("units_off", {"run": run.id, "run_name": run.name, "epoch": float(epoch), "off": [list(u) for u in sorted(off)],
-                             "full": float(full), "without": float(without)})
+    learn.note("units_off", {"run": run.id, "run_name": run.name, "epoch": float(epoch),
+                             "off": [list(u) for u in sorted(off)], "full": float(full), "without": float(without)})
     names = ", ".join(_unit_name(u) for u in sorted(off)[:8]) + (" …" if len(off) > 8 else "")
     text = (f"**{len(off)} unit{'s' if len(off) > 1 else ''} switched off** ({names}): {measured} "
             f"**{without:.2%}**, against {full:.2%} with every unit ({100 * (without - full):+.2f} points).")

@@ -165,8 +165,9 @@ def _challenges_of(person):
 
 @st.cache_resource(show_spinner=False)
 def _tutor(runs_dir, url, folder):
-    return Tutor(Progress(_classroom(runs_dir, url).db), lambda person, since: records_of(store(), registry(), person.owner, since),
-                 _network_of, lambda: dataset()[2:], _collections_of, _challenges_of, folder=folder)
+    return Tutor(Progress(_classroom(runs_dir, url).db),
+                 lambda person, since: records_of(store(), registry(), person.owner, since), _network_of,
+                 lambda: dataset()[2:], _collections_of, _challenges_of, folder=folder)
 
 
 def tutor() -> Tutor:

@@ -16,9 +16,9 @@ def check(work):
         data = look.data
         cost = 100 * (data["full"] - data["without"])
         if cost >= COST:
-            return passed(f"Switching off unit {data['off'][0][1]} of the first hidden layer of “{data['run_name']}” "
-                          f"cost {cost:.1f} points: {pct(data['full'])} with every unit, {pct(data['without'])} "
-                          "without it.")
+            return passed(f"Switching off unit {data['off'][0][1]} of the first hidden layer of "
+                          f"“{data['run_name']}” cost {cost:.1f} points: {pct(data['full'])} with every unit, "
+                          f"{pct(data['without'])} without it.")
     if not looks:
         return not_yet("No first-layer unit switched off on its own yet: on Hidden weights, click a unit, then "
                        "Switch unit N off.")

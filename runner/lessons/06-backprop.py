@@ -16,7 +16,8 @@ def check(work):
         if look["target"] == look["label"] and look["gradient"] != 0 and _agree(look["gradient"], look["measured"]):
             sign = "negative" if look["gradient"] < 0 else "positive"
             return passed(f"You followed the weight from hidden unit {look['source']} to output {look['target']} of "
-                          f"“{look['run_name']}” for a {look['label']}: backprop gave ∂C/∂w = {look['gradient']:.3g}, "
+                          f"“{look['run_name']}” for a {look['label']}: backprop gave "
+                          f"∂C/∂w = {look['gradient']:.3g}, "
                           f"the nudge {look['measured']:.3g}: {sign}, so the step makes that weight "
                           f"{'grow' if look['gradient'] < 0 else 'shrink'}.")
     if not looks:

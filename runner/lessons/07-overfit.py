@@ -42,6 +42,7 @@ def check(work):
                 f"whose gap is at least {GAP:g}." if tried else "Train a run without L2 first.")
     else:
         said = (f"Your run {plain[0].label} shows a gap of {plain[0].gap:.1f} points. Now the same with L2 weight "
-                f"decay above 0 on {plain[0].config.train_size:,} images, narrowing it by at least {NARROWER:g} points.")
+                f"decay above 0 on {plain[0].config.train_size:,} images, narrowing it by at least "
+                f"{NARROWER:g} points.")
     tries = [r for r in done if r not in plain[:1]]
     return not_yet(going or said, len(tries), uses=[r.id for r in plain[:1]], waiting=any(r.live for r in runs))

@@ -24,7 +24,8 @@ def check(work):
         ft = run.fine_tune or {}
         collection = mine.get(run.config.my_digits)
         if collection is None or collection.count < DRAWINGS:
-            said = said or f"{run.label} trained on a collection that is not yours or has fewer than {DRAWINGS} drawings."
+            said = said or (f"{run.label} trained on a collection that is not yours or has fewer than {DRAWINGS} "
+                            "drawings.")
             continue
         if not ft.get("held_out") or "held_out_before" not in ft:
             said = said or f"{run.label} held out none of your digits, so it could not measure them: keep more."
@@ -41,7 +42,8 @@ def check(work):
             said = said or (f"{run.label} forgot {100 * forgot:.1f} points of MNIST ({pct(ft['mnist_before'])} → "
                             f"{pct(ft['mnist_after'])}): lower the learning rate.")
         else:
-            return passed(f"Fine-tuned on “{collection.name}” ({collection.count} drawings), your run {run.label} read "
+            return passed(f"Fine-tuned on “{collection.name}” ({collection.count} drawings), your run {run.label} "
+                          "read "
                           f"{pct(before)} of your {ft['held_out']} held-out digits before and {pct(after)} after, "
                           f"while MNIST went from {pct(ft['mnist_before'])} to {pct(ft['mnist_after'])}.",
                           uses=[run.id])

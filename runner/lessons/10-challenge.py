@@ -16,7 +16,8 @@ def _in_class(work):
                           uses=[mine.run_id])
     if work.challenges():
         info, challenge, _ = work.challenges()[0]
-        return not_yet(f"Your class “{info.title}” has the challenge “{challenge.title}”: no finished entry of yours "
+        return not_yet(f"Your class “{info.title}” has the challenge “{challenge.title}”: no finished entry of "
+                       "yours "
                        "has been scored yet. On Train, choose it under Enter the next run in, then Start.",
                        waiting=any(r.live and r.challenge for r in work.runs))
     return None
@@ -35,7 +36,8 @@ def check(work):
     runs = work.runs_where(_within)
     for run in runs:
         if run.finished and max(run.accuracies, default=0.0) >= TARGET:
-            return passed(f"Your run {run.label} ({'-'.join(map(str, run.config.layers))}, {run.config.weights:,} weights, "
+            return passed(f"Your run {run.label} ({'-'.join(map(str, run.config.layers))}, "
+                          f"{run.config.weights:,} weights, "
                           f"{run.config.activation}, {run.config.optimizer}) reached {pct(max(run.accuracies))} in "
                           f"{len(run.accuracies)} epochs, within the budget.", uses=[run.id])
     if not runs:
