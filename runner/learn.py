@@ -142,7 +142,7 @@ def load_lessons(folder=LESSONS_DIR) -> list[Lesson]:
 def _lesson(path, number, lesson_id):
     text = _read_text(path)
     meta, sections = _parse(text)
-    page = meta.get("page", "")
+    page = meta["page"]
     if page not in PAGES:
         raise LessonError(f"page: should be one of {', '.join(PAGES)}, not “{page[:40]}”")
     return Lesson(lesson_id, number, meta["title"], meta["goal"], sections["why it matters"], sections["task"],
@@ -167,9 +167,10 @@ def _read_text(path):
 def _parse(text):
     """(front matter {key: value}, sections {lower-case heading: text}) of a lesson's Markdown."""
     lines = text.replace("\r\n", "\n").split("\n")
-    if not lines or lines[0].strip() != "---" or "---" not in [l.strip() for l in lines[1:]]:
+    stripped = [line.strip() for line in lines]
+    if stripped[0] != "---" or "---" not in stripped[1:]:
         raise LessonError("it should start with a front matter between two “---” lines")
-    end = 1 + [l.strip() for l in lines[1:]].index("---")
+    end = stripped.index("---", 1)
     meta = {}
     for line in lines[1:end]:
         if not line.strip():
@@ -302,7 +303,7 @@ class RunRecord:
     fine_tune: dict | None = None
     challenge: str | None = None
     live: bool = False
-    start_accuracy: float | None = None  # the untrained network's (on the first 1,000 test images)
+    start_accuracy: float | None = None  # the untrained network's (on the trainer's 1,000 probe test images)
 
     @property
     def finished(self):
@@ -485,9 +486,9 @@ class Progress:
         return found
 
     def _put(self, tx, owner, lesson_id, **values):
-        if tx.one("SELECT 1 FROM lesson_progress WHERE owner = ? AND lesson = ?", (owner, lesson_id)) is None:
-            tx.execute("INSERT INTO lesson_progress (owner, lesson, state, uses) VALUES (?, ?, ?, ?)",
-                       (owner, lesson_id, OPEN, "{}"))
+        """Set ``values`` in a person's row of a lesson, made first if it is not there yet."""
+        tx.execute("INSERT INTO lesson_progress (owner, lesson, state, uses) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT (owner, lesson) DO NOTHING", (owner, lesson_id, OPEN, "{}"))
         sets = ", ".join(f"{k} = ?" for k in values)
         tx.execute(f"UPDATE lesson_progress SET {sets} WHERE owner = ? AND lesson = ?",
                    (*values.values(), owner, lesson_id))

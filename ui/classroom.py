@@ -8,13 +8,14 @@ student, a run), never to a position in a list that may have changed since.
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import streamlit as st
 
 from mlp.config import MAX_EPOCHS
 from mlp.presets import PRESETS
 from runner.classes import (FIXABLE, MAX_SECONDS, Budget, ClassClosed, JoinRefused, NotTeacher, StudentRow,
-                            dashboard, grouped, measurer, normal_code)
+                            dashboard, grouped, normal_code)
 from runner.database import Conflict, Unavailable
 from runner.identity import NotKept, NotYours
 from runner.learn import PASSED, SKIPPED
@@ -239,7 +240,7 @@ def _sparkline(curve, points=60):
 
 
 def _table(rows: list[StudentRow], lessons=None):
-    """The dashboard's rows; ``lessons``: (the path's lessons, the ids assigned, {owner: {id: LessonState}})."""
+    """The dashboard's rows; ``lessons``: ``_class_lessons``'s (or None)."""
     return [{"student": r.name, "run": r.run_name or "–", "status": r.status or "no run yet",
              "epoch": f"{r.epoch:.1f} / {r.epochs}" if r.run_id else "",
              "test accuracy": None if r.test_accuracy is None else 100 * r.test_accuracy,
@@ -251,12 +252,10 @@ def _lesson_columns(owner, lessons):
     """How far a student is along the path: lessons passed (of those assigned, if any), and which."""
     if lessons is None:
         return {"lessons": None, "lesson detail": ""}
-    path, assigned, progress = lessons
-    mine = progress.get(owner, {})
-    counted = [l for l in path if l.id in assigned] or path
-    done = sum(1 for l in counted if mine.get(l.id) and mine[l.id].state == PASSED)
+    mine = lessons.progress.get(owner, {})
+    done = sum(1 for l in lessons.counted if mine.get(l.id) and mine[l.id].state == PASSED)
     marks = {PASSED: "✓", SKIPPED: "skipped"}
-    detail = " · ".join(f"{l.number} {marks.get(mine[l.id].state, 'started')}" for l in path if l.id in mine)
+    detail = " · ".join(f"{l.number} {marks.get(mine[l.id].state, 'started')}" for l in lessons.path if l.id in mine)
     return {"lessons": done, "lesson detail": detail or "not started"}
 
 
@@ -293,11 +292,10 @@ def dashboard_area(class_id):
             return
         rows = dashboard(roster, state.registry().jobs(), state.store().list())
         lessons = _class_lessons(class_id, roster)
-        assigned = lessons[1] if lessons else []
-        counted = [l for l in lessons[0] if l.id in assigned] or lessons[0] if lessons else [None]
         columns = {**COLUMNS, "lessons": st.column_config.ProgressColumn(
-            "Lessons passed", min_value=0, max_value=max(1, len(counted)), format="%d",
-            help="Of the lessons assigned" if assigned else "Of the whole path (no lessons are assigned)")}
+            "Lessons passed", min_value=0, max_value=max(1, len(lessons.counted) if lessons else 1), format="%d",
+            help="Of the lessons assigned" if lessons and lessons.assigned else
+            "Of the whole path (no lessons are assigned)")}
         st.dataframe(_table(rows, lessons), key="class_table", hide_index=True, column_config=columns,
                      column_order=["student", "status", "epoch", "test accuracy", "curve", "lessons", "run", "open",
                                    "lesson detail", "settings"],
@@ -310,11 +308,23 @@ def dashboard_area(class_id):
     area()
 
 
-def _class_lessons(class_id, roster):
-    """(the path, the lessons assigned, every student's progress), or None when they cannot be read."""
+class ClassLessons(NamedTuple):
+    """What the dashboard shows of the lessons: the path, the lessons a student's count is of (those
+    assigned, or the whole path when none are), and every student's progress ({owner: {id: LessonState}})."""
+
+    path: list
+    counted: list
+    assigned: bool
+    progress: dict
+
+
+def _class_lessons(class_id, roster) -> ClassLessons | None:
+    """The class's lessons for the dashboard, or None when they cannot be read."""
     try:
         tutor = state.tutor()
-        return tutor.lessons(), state.classroom().assigned(class_id), tutor.progress.of_many(m.owner for m in roster)
+        path, assigned = tutor.lessons(), set(state.classroom().assigned(class_id))
+        counted = [l for l in path if l.id in assigned]
+        return ClassLessons(path, counted or path, bool(counted), tutor.progress.of_many(m.owner for m in roster))
     except Unavailable:
         return None
 
@@ -435,11 +445,8 @@ def leaderboard_area(challenge_id, viewer, live=True):
 
     @st.fragment(run_every=DASHBOARD_EVERY if live else None)
     def area():
-        classroom = state.classroom()
         try:
-            _, _, x_test, y_test = state.dataset()
-            classroom.score_pending(challenge_id, measurer(state.registry(), state.store(), x_test, y_test))
-            board = classroom.leaderboard(challenge_id)
+            board = state.leaderboard(challenge_id)
         except Unavailable as err:
             st.warning(f"The leaderboard cannot be refreshed: {escape(err)}.", icon=":material/sync_problem:")
             return

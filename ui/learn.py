@@ -243,7 +243,7 @@ def _set_up(lesson_id):
     params = dict(lesson.setup)
     if lesson.page == "train":
         if params.get("my_digits") == MINE:
-            mine = [c for c in state.digit_store().list() if c.problem is None and identity.me().owns(c.owner)]
+            mine = state.own_collections(identity.me())
             if not mine:
                 st.session_state[MESSAGE] = ("This lesson trains on your own digits: keep some on Draw first "
                                              "(Keep this drawing), then press Set it up again.")

@@ -146,20 +146,25 @@ def _network_of(run: RunRecord):
     return _saved(str(path), (version.st_ino, version.st_size, version.st_mtime_ns)).network
 
 
-def _collections_of(person):
+def own_collections(person):
+    """``person``'s own digit collections that can be used (not damaged)."""
     return [c for c in digit_store().list() if c.problem is None and person.owns(c.owner)]
 
 
-def _challenges_of(person):
-    """[(class, its latest challenge, its leaderboard)] of the classes ``person`` is in, their entries
-    measured first (as the Class page does)."""
-    room, found = classroom(), []
+def leaderboard(challenge_id):
+    """A challenge's leaderboard, its entries whose runs have ended measured first."""
     x_test, y_test = dataset()[2:]
+    classroom().score_pending(challenge_id, measurer(registry(), store(), x_test, y_test))
+    return classroom().leaderboard(challenge_id)
+
+
+def _challenges_of(person):
+    """[(class, its latest challenge, its leaderboard)] of the classes ``person`` is in."""
+    room, found = classroom(), []
     for info in room.joined(person):
         challenge = room.challenge(info.id)
         if challenge is not None:
-            room.score_pending(challenge.id, measurer(registry(), store(), x_test, y_test))
-            found.append((info, challenge, room.leaderboard(challenge.id)))
+            found.append((info, challenge, leaderboard(challenge.id)))
     return found
 
 
@@ -167,7 +172,7 @@ def _challenges_of(person):
 def _tutor(runs_dir, url, folder):
     return Tutor(Progress(_classroom(runs_dir, url).db),
                  lambda person, since: records_of(store(), registry(), person.owner, since), _network_of,
-                 lambda: dataset()[2:], _collections_of, _challenges_of, folder=folder)
+                 lambda: dataset()[2:], own_collections, _challenges_of, folder=folder)
 
 
 def tutor() -> Tutor:

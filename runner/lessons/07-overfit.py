@@ -1,4 +1,5 @@
 """Lesson 7's check: a plain run on at most 1,000 images with a wide train/test gap, and an L2 run that narrows it."""
+from mlp.augment import Augmentation
 from runner.learn import not_yet, passed, pct, still_going
 
 MOST_IMAGES = 1_000
@@ -13,7 +14,7 @@ def _few(run):
 
 
 def _plain(c):
-    return c.l2 == 0 and c.dropout == 0 and not (c.shift or c.rotation or c.scaling or c.elastic)
+    return c.l2 == 0 and c.dropout == 0 and not Augmentation.of(c).active
 
 
 def _line(run):

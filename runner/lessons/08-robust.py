@@ -32,7 +32,7 @@ def _scores(work, run):
 def check(work):
     runs = work.runs_where(lambda r: r.config is not None and not r.config.start_from and not r.config.my_digits)
     done = [r for r in runs if r.finished and r.history]
-    plain = [r for r in done if not _augmented(r.config) and r.config.scaling == 0 and r.config.elastic == 0]
+    plain = [r for r in done if not augment.Augmentation.of(r.config).active]
     moved = [r for r in done if _augmented(r.config)]
     best_gain = None
     for p in plain:

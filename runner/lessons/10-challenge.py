@@ -1,10 +1,13 @@
 """Lesson 10's check: in a class with a challenge, a scored entry of theirs; outside one, a run of theirs
 within a budget of 25,000 weights and 5 epochs that reached 96%."""
+from runner.classes import Budget
 from runner.learn import not_yet, passed, pct, still_going
 
 MAX_WEIGHTS = 25_000
 MAX_EPOCHS = 5
 TARGET = 0.96
+BUDGET = Budget(max_weights=MAX_WEIGHTS, max_epochs=MAX_EPOCHS)
+"""Outside a class: the budget a class challenge would set (it also refuses a fine-tuned run)."""
 
 
 def _in_class(work):
@@ -17,16 +20,14 @@ def _in_class(work):
     if work.challenges():
         info, challenge, _ = work.challenges()[0]
         return not_yet(f"Your class “{info.title}” has the challenge “{challenge.title}”: no finished entry of "
-                       "yours "
-                       "has been scored yet. On Train, choose it under Enter the next run in, then Start.",
+                       "yours has been scored yet. On Train, choose it under Enter the next run in, then Start.",
                        waiting=any(r.live and r.challenge for r in work.runs))
     return None
 
 
 def _within(run):
     c = run.config
-    return (c is not None and c.weights <= MAX_WEIGHTS and c.epochs <= MAX_EPOCHS and c.train_size == 60_000
-            and not c.start_from and not c.my_digits and not run.challenge)
+    return c is not None and not BUDGET.problems(c) and c.train_size == 60_000 and not run.challenge
 
 
 def check(work):
