@@ -17,6 +17,7 @@ read first, the count it implies is checked against every member's .npy header (
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -85,6 +86,38 @@ class Digits:
 
     def owned_by(self, owner, owner_name):
         return dataclasses.replace(self, owner=owner, owner_name=owner_name)
+
+
+@dataclass(frozen=True)
+class TrainingSplit:
+    """A collection cut in two for a fine-tuning run: the drawings it trains on and those it holds out
+    to measure what it learned, each as images (k, 784) float32 and labels (k,) int64, in the order the
+    run uses them."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    held_images: np.ndarray
+    held_labels: np.ndarray
+
+
+def training_split(images, labels, seed, holdout):
+    """Split a collection's drawings once, from the run's seed: ``holdout`` of them are held out (at
+    least one when any are asked for and there are two or more), the rest are trained on. The order
+    comes from ``np.random.default_rng([seed, 3])``, a stream no other choice of the run draws from."""
+    order = np.random.default_rng([seed, 3]).permutation(len(labels))
+    held = int(round(holdout * len(labels)))
+    if holdout and len(labels) >= 2:
+        held = min(max(held, 1), len(labels) - 1)
+    images, labels = np.asarray(images, np.float32), np.asarray(labels).astype(np.int64)
+    return TrainingSplit(images[order[held:]], labels[order[held:]], images[order[:held]], labels[order[:held]])
+
+
+def fingerprint(images, labels):
+    """The SHA-256 of a collection's drawings as a run used them (images as float32, labels as bytes),
+    kept with the run so that a later look can tell whether the collection is still what it trained on."""
+    digest = hashlib.sha256(np.ascontiguousarray(images, np.float32).tobytes())
+    digest.update(np.asarray(labels).astype(np.uint8).tobytes())
+    return digest.hexdigest()
 
 
 def clean_name(name, fallback="my digits"):

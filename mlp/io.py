@@ -379,7 +379,22 @@ def _events(value):
 
 
 FINE_TUNE_FIELDS = {"start_from": "text", "my_digits": "text", "held_out": "count", "mnist_before": "fraction",
-                    "mnist_after": "fraction", "held_out_before": "fraction", "held_out_after": "fraction"}
+                    "mnist_after": "fraction", "held_out_before": "fraction", "held_out_after": "fraction",
+                    "digits_sha256": "digest"}
+"""What a fine-tuning run keeps: the names of what it started from and trained on, the accuracies it
+measured before and after, and the fingerprint of the drawings it used (``mlp.digits.fingerprint``)."""
+
+
+def _digest(value):
+    return None if type(value) is str and re.fullmatch(r"[0-9a-f]{64}", value) else \
+        f"should be a SHA-256 in hexadecimal, got {_short(value)}"
+
+
+def _count(value):
+    return None if type(value) is int and 0 <= value <= 10**6 else f"should be a count, got {_short(value)}"
+
+
+_FINE_TUNE_CHECKS = {"text": lambda v: _text(v, 200), "count": _count, "fraction": _fraction, "digest": _digest}
 
 
 def _fine_tune(value):
@@ -387,11 +402,9 @@ def _fine_tune(value):
     if not isinstance(value, dict) or not set(value) <= set(FINE_TUNE_FIELDS):
         return f"should be a table of some of {', '.join(FINE_TUNE_FIELDS)}"
     for key, kind in FINE_TUNE_FIELDS.items():
-        if key in value:
-            problem = {"text": lambda v: _text(v, 200), "count": lambda v: None if type(v) is int and 0 <= v <= 10**6
-                       else f"has {key} {_short(v)}, not a count", "fraction": _fraction}[kind](value[key])
-            if problem:
-                return f"has a bad {key}: {problem}"
+        problem = _FINE_TUNE_CHECKS[kind](value[key]) if key in value else None
+        if problem:
+            return f"has a bad {key}: it {problem}"
     return None
 
 

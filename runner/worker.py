@@ -36,6 +36,7 @@ import numpy as np
 
 from mlp import Network, RunMeta, Status, TrainConfig, Trainer, TrainingDiverged
 from mlp.data import tested_rows
+from mlp.digits import fingerprint, training_split
 
 COMMANDS = ("pause", "resume", "step", "stop", "interrupt", "set_lr")
 
@@ -75,8 +76,8 @@ def fine_tune_inputs(config, base=None, digits=None):
     """What a fine-tuning run needs besides MNIST, as plain data for ``RunSpec.inputs``.
 
     base: (name, Network) to start from, or None; digits: (name, images (m, 784), labels (m,)) or None.
-    The digits are split once, from the run's seed: ``config.holdout`` of them are held out (at least
-    one when any are asked for and there are two or more), the rest are trained on.
+    The digits are split once, from the run's seed (``mlp.digits.training_split``); their fingerprint
+    is kept with the run, so that its script (``mlp.export``) can tell whether the collection changed.
     """
     inputs = {}
     if base is not None:
@@ -88,12 +89,9 @@ def fine_tune_inputs(config, base=None, digits=None):
         inputs.update(base_name=name, base_params=network.params.astype(np.float32))
     if digits is not None:
         name, images, labels = digits
-        order = np.random.default_rng([config.seed, 3]).permutation(len(labels))
-        held = int(round(config.holdout * len(labels)))
-        if config.holdout and len(labels) >= 2:
-            held = min(max(held, 1), len(labels) - 1)
-        inputs.update(digits_name=name, extra_x=images[order[held:]], extra_y=labels[order[held:]].astype(np.int64),
-                      holdout_x=images[order[:held]], holdout_y=labels[order[:held]].astype(np.int64))
+        split = training_split(images, labels, config.seed, config.holdout)
+        inputs.update(digits_name=name, extra_x=split.images, extra_y=split.labels, holdout_x=split.held_images,
+                      holdout_y=split.held_labels, digits_sha256=fingerprint(images, labels))
     return inputs or None
 
 
@@ -229,6 +227,8 @@ class TrainingWorker:
         result = dict(self.fine_tune or {"start_from": inputs.get("base_name", ""),
                                          "my_digits": inputs.get("digits_name", ""),
                                          "held_out": int(len(inputs.get("holdout_y", ())))})
+        if inputs.get("digits_sha256"):
+            result["digits_sha256"] = inputs["digits_sha256"]
         with t.lock:
             result[f"mnist_{when}"] = t.network.accuracy(t.x_test, t.y_test)
             if result["held_out"]:
