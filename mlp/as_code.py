@@ -840,8 +840,7 @@ class _Writer:
 
             $choices
 
-            Run as it is, it starts from $reproduces, visits the images in the app's order$extras and
-            makes the app's updates, so it prints the test accuracy the app measured after every epoch.
+            $reproduces
 
                 python THIS_FILE.py [DATA] [--save FILE]
 
@@ -855,7 +854,9 @@ class _Writer:
             Needs Python 3 and NumPy only.
             """
             ''', layers="-".join(map(str, c.layers)), choices=_wrap(f"Written by the app from the run's own choices, and only those: {self.choices()}.", 100),
-                    reproduces=reproduces, extras=extras)
+                    reproduces=_wrap(f"Run as it is, it starts from {reproduces}, visits the images in the app's "
+                                     f"order{extras} and makes the app's updates, so it prints the test accuracy "
+                                     "the app measured after every epoch.", 100))
 
 
 def _wrap(text, width):

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlp train ...`` and ``python -m mlp evaluate PATH``.
+"""Command line: ``python -m mlp train ...``, ``python -m mlp evaluate PATH`` and ``python -m mlp export PATH``.
 
 Bad options get one line on stderr and exit code 2, never a traceback.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from .config import CHOICES, FIELDS, ConfigError
 from .data import DataError, load_mnist
 from .analysis import confusion_matrix, per_digit_accuracy
-from .io import load, save, thin_snapshots
+from .io import atomic_write, load, save, thin_snapshots
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS, follows_the_notebook
 from .runs import RunMeta
 from . import training
@@ -73,6 +73,14 @@ def build_parser():
     evaluate_cmd = commands.add_parser("evaluate", help="print test accuracy and a per-digit table")
     evaluate_cmd.add_argument("path", help="a model saved with --out")
     evaluate_cmd.add_argument("--data", help="an MNIST-format .npz or folder of IDX files")
+
+    export_cmd = commands.add_parser("export", help="write a saved run as a Python script or notebook that "
+                                                    "trains it again, exactly")
+    export_cmd.add_argument("path", help="a run's .npz (saved by the app, by train --out, or a models/ file)")
+    export_cmd.add_argument("--script", help="write a standalone NumPy script here (.py)")
+    export_cmd.add_argument("--notebook", help="write a Jupyter notebook here (.ipynb; needs nbformat)")
+    export_cmd.add_argument("--digits", help="the learner's collection (.npz from My digits) a fine-tuned run "
+                                             "trained on")
     return parser
 
 
@@ -171,11 +179,37 @@ def evaluate_model(args):
     return 0
 
 
+def export_run(args):
+    """Write the run as code (and, for a fine-tuned run, its inputs file beside it); refuse with the
+    reason a run that cannot be written, before writing anything."""
+    from . import as_code, digits as digits_format, export
+
+    targets = [(kind, out) for kind, out in (("script", args.script), ("notebook", args.notebook)) if out]
+    if not targets:
+        raise ValueError("say what to write: --script OUT.py, --notebook OUT.ipynb, or both")
+    for _, out in targets:
+        check_out(out)
+    saved = load(args.path, with_extras=True)
+    collection = digits_format.load(args.digits) if args.digits else None
+    recipe = export.recipe_of_run(saved, collection, name=Path(args.path).name)
+    for kind, out in targets:
+        written = export.with_inputs_name(recipe, out)
+        text = as_code.script(written) if kind == "script" else as_code.notebook(written)
+        atomic_write(out, lambda f: f.write(text.encode("utf-8")))
+        print(f"wrote {out}")
+        if written.needs_inputs:
+            beside = Path(out).with_name(written.inputs_name)
+            atomic_write(beside, lambda f: f.write(written.inputs_bytes()))
+            print(f"wrote {beside} (what the run started from; keep it beside {Path(out).name})")
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
+    commands = {"train": train, "evaluate": evaluate_model, "export": export_run}
     try:
-        status = train(args) if args.command == "train" else evaluate_model(args)
+        status = commands[args.command](args)
     except (ConfigError, DataError, ValueError, OSError) as err:
         return _fail(str(err))
     except KeyboardInterrupt:
