@@ -125,12 +125,12 @@ def recipe_of_run(saved, digits=None, name=None):
                   notes=_ending(meta, config, history))
 
 
-def recipe_of_settings(config, name="", start=None, digits=None):
+def recipe_of_settings(config, name="", start=None, digits=None, split=None):
     """The recipe of settings not trained yet (or still training): ``start`` the flat parameters the run
-    starts from (fine-tuning) and ``digits`` the learner's (images, labels), when its settings ask."""
+    starts from (fine-tuning), and the learner's drawings when its settings ask: ``digits`` (images,
+    labels) to split as the run will, or the ``split`` a run already made (``TrainingSplit``)."""
     config = config.validate()
-    split = None
-    if config.my_digits:
+    if config.my_digits and split is None:
         if digits is None:
             raise ExportError("its settings train on a collection of the learner's digits that is not there")
         split = training_split(*digits, config.seed, config.holdout)
@@ -139,7 +139,7 @@ def recipe_of_settings(config, name="", start=None, digits=None):
     if start is not None and np.asarray(start).size != parameter_count(config.layers):
         raise ExportError("the network it starts from does not have its layers")
     return Recipe(config, name=name, start=None if start is None else np.asarray(start, np.float32).copy(),
-                  my_digits=split)
+                  my_digits=split if config.my_digits else None)
 
 
 def _quoted(text):
@@ -229,9 +229,17 @@ def with_inputs_name(recipe, code_path):
     return replace(recipe, inputs_name=f"{Path(code_path).stem}-inputs.npz")
 
 
-def bundle(recipe, kind):
-    """What a download holds: (file name, bytes, mime type). A run with inputs comes as a .zip of the
-    code and its inputs file; otherwise the code alone. ``kind``: "script" or "notebook"."""
+def download_name(recipe, kind):
+    """(file name, mime type) of a download of ``kind`` ("script" or "notebook"): the code alone, or for a
+    run with inputs a .zip of the code and its inputs file."""
+    stem = file_stem(recipe.name)
+    if recipe.needs_inputs:
+        return f"{stem}{'' if kind == 'script' else '-notebook'}.zip", "application/zip"
+    return (f"{stem}.py", "text/x-python") if kind == "script" else (f"{stem}.ipynb", "application/x-ipynb+json")
+
+
+def download_bytes(recipe, kind):
+    """What the download ``download_name`` names holds."""
     from . import as_code
 
     stem = file_stem(recipe.name)
@@ -239,10 +247,9 @@ def bundle(recipe, kind):
     recipe = with_inputs_name(recipe, stem + suffix)
     text = as_code.script(recipe) if kind == "script" else as_code.notebook(recipe)
     if not recipe.needs_inputs:
-        mime = "text/x-python" if kind == "script" else "application/x-ipynb+json"
-        return stem + suffix, text.encode("utf-8"), mime
+        return text.encode("utf-8")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{stem}/{stem}{suffix}", text)
         archive.writestr(f"{stem}/{recipe.inputs_name}", recipe.inputs_bytes())
-    return f"{stem}{'' if kind == 'script' else '-notebook'}.zip", buffer.getvalue(), "application/zip"
+    return buffer.getvalue()

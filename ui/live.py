@@ -325,7 +325,7 @@ def training_area(settings_panel, runs_panel):
             buttons(config, job)
             live_view(job)
         st.divider()
-        runs_panel()
+        runs_panel(config, job)
         if polling and finished:
             ui.stop_polling()
 

@@ -1,4 +1,4 @@
-"""Saved runs: list, open, rename, delete, download, upload, and compare their curves.
+"""Saved runs: list, open, rename, delete, download, upload, compare their curves, and download as code.
 
 Every control here acts on the run it shows, by id: the id is bound to the control when it is drawn
 (``args=(run_id,)``), never read back from a selectbox inside the callback, so a rename or any other
@@ -13,7 +13,7 @@ import streamlit as st
 from mlp.config import FIELDS, TrainConfig
 from runner.identity import NotYours
 from runner.store import RunGone
-from ui import identity, state
+from ui import export, identity, state
 from ui.errors import failure_text
 from ui.charts import compare_curves
 from ui.markdown import escape
@@ -172,7 +172,9 @@ def compare(runs):
     st.dataframe(table, hide_index=True, key="compare_table")
 
 
-def runs_section():
+def runs_section(config=None, job=None):
+    """The saved runs, the upload, the comparison and the downloads as code (``config``: the settings the
+    page's controls describe; ``job``: the current run's, if it is training)."""
     st.subheader("Saved runs")
     if "runs_message" in st.session_state:
         kind, text = st.session_state.pop("runs_message")
@@ -191,3 +193,4 @@ def runs_section():
     upload()
     if len(runs) > 1:
         compare(runs)
+    export.as_code(config, runs, job)

@@ -217,6 +217,20 @@ def _saved(path, version):
     return mlp.load(path, with_extras=True, check_sizes=check_layers)
 
 
+def saved_file(run_id):
+    """The checked contents (``mlp.io.SavedModel``) of a shipped model or a saved run, loaded once per
+    version of its file; None when there is no such file. Raises ValueError if it is damaged."""
+    path = model_file(run_id)
+    if path is None:
+        return None
+    try:
+        version = path.stat()
+    except FileNotFoundError:
+        return None
+    load = _shipped if str(run_id).startswith(SHIPPED) else _saved
+    return load(str(path), (version.st_ino, version.st_size, version.st_mtime_ns))
+
+
 def model_file(run_id):
     """The file behind a shipped model or a saved run, or None (a run still training)."""
     if str(run_id).startswith(SHIPPED):
