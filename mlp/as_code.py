@@ -19,7 +19,6 @@ never into a comment, a docstring or the notebook's Markdown, so no name can bec
 """
 from __future__ import annotations
 
-import json
 import textwrap
 from dataclasses import dataclass
 from string import Template
@@ -168,7 +167,8 @@ INIT_WORDS = {
     "xavier": "Xavier-initialised weights and zero biases",
     "he": "He-initialised weights and zero biases",
 }
-LOSS_WORDS = {"squared_error": "the squared-error loss C = Σ(a − y)²", "cross_entropy": "the cross-entropy loss C = −log a_y"}
+LOSS_WORDS = {"squared_error": "the squared-error loss C = Σ(a − y)²",
+              "cross_entropy": "the cross-entropy loss C = −log a_y"}
 OPTIMIZER_WORDS = {"sgd": "plain SGD", "momentum": "SGD with momentum 0.9", "adam": "Adam"}
 
 
@@ -248,7 +248,9 @@ class _Writer:
         if self.inputs:
             lines.append(("INPUTS", repr(r.inputs_name), "what it started from, written beside this file"))
         if r.recorded:
-            lines.append(("APP_TEST_ACCURACY", repr(tuple(round(100 * a, 2) for a in r.recorded)),
+            figures = ", ".join(repr(round(100 * a, 2)) for a in r.recorded) + ("," if len(r.recorded) == 1 else "")
+            wrapped = textwrap.wrap(f"({figures})", 100 - len("APP_TEST_ACCURACY = "))
+            lines.append(("APP_TEST_ACCURACY", ("\n" + " " * len("APP_TEST_ACCURACY = ")).join(wrapped),
                           "% the app measured after each epoch"))
         short = [len(f"{name} = {value}") for name, value, _ in lines if len(f"{name} = {value}") <= 40]
         width = max(short, default=0)
@@ -369,7 +371,8 @@ class _Writer:
                 def expect(name, shape, dtype, low=None, high=None):
                     array = arrays[name]
                     if array.shape != shape or array.dtype != dtype:
-                        raise SystemExit(f"{path}: {name} should be {np.dtype(dtype)} {shape}, not {array.dtype} {array.shape}")
+                        raise SystemExit(f"{path}: {name} should be {np.dtype(dtype)} {shape}, "
+                                         f"not {array.dtype} {array.shape}")
                     if not np.isfinite(array).all() or (low is not None and array.size
                                                         and not low <= array.min() <= array.max() <= high):
                         raise SystemExit(f"{path}: {name} holds values out of range")
@@ -390,7 +393,8 @@ class _Writer:
                     """The weights W (fan_in, fan_out) and biases b (fan_out,) of every layer, as the app's run
                     began: those of the network it was fine-tuned from."""
                     count = len(LAYERS) - 1
-                    return [inputs[f"W{l}"].copy() for l in range(count)], [inputs[f"b{l}"].copy() for l in range(count)]
+                    weights = [inputs[f"W{l}"].copy() for l in range(count)]
+                    return weights, [inputs[f"b{l}"].copy() for l in range(count)]
                 '''))
         for name in dict.fromkeys((self.hidden, self.output)):
             pieces.append(code(ACTIVATION_CODE[name], slope=repr(LEAKY_SLOPE)))
@@ -521,8 +525,8 @@ class _Writer:
 
 
                 class Momentum:
-                    """Heavy-ball momentum: v ← 0.9 v − lr · g, then p ← p + v. The velocity v remembers past steps,
-                    so the descent speeds up where they agree and damps zig-zags."""
+                    """Heavy-ball momentum: v ← 0.9 v − lr · g, then p ← p + v. The velocity v remembers past
+                    steps, so the descent speeds up where they agree and damps zig-zags."""
 
                     def __init__(self, params):
                         self.velocities = [np.zeros_like(p) for p in params]
@@ -695,7 +699,7 @@ class _Writer:
         if self.digits:
             size = "epoch_size"
             setup = ("my_Y = one_hot(my_y)\n"
-                     "epoch_size = TRAIN_SIZE + len(my_y) * MY_DIGITS_REPEAT     # each drawing, MY_DIGITS_REPEAT times")
+                     "epoch_size = TRAIN_SIZE + len(my_y) * MY_DIGITS_REPEAT   # each drawing that many times")
             rows = ("order[start:start + BATCH_SIZE]" if self.shuffle else
                     "np.arange(start, min(start + BATCH_SIZE, epoch_size))")
             batch = code('''
@@ -744,8 +748,8 @@ class _Writer:
                     right = correct(x_test, y_test, weights, biases)
                     accuracies.append(right / len(y_test))
             $app
-                    print(f"epoch {epoch:2d}  test accuracy {100 * right / len(y_test):6.2f}% ({right} of {len(y_test)})"
-                          f"  train loss {total_loss / batches:.4f}$shown", flush=True)
+                    print(f"epoch {epoch:2d}  test accuracy {100 * right / len(y_test):6.2f}% "
+                          f"({right} of {len(y_test)})  train loss {total_loss / batches:.4f}$shown", flush=True)
             $decay
                 return accuracies
             ''', digits_args=digits_args, size=size, app=block(app, 2), shown="{app}" if app else "",
@@ -810,7 +814,8 @@ class _Writer:
         inputs = ""
         if self.inputs:
             inputs = ('\n    parser.add_argument("--inputs", default=Path(__file__).with_name(INPUTS),\n'
-                      '                        help="the starting weights and drawings (default: INPUTS beside this file)")')
+                      '                        help="the starting weights and drawings "\n'
+                      '                             "(default: INPUTS beside this file)")')
         body = block("\n".join(self.start_lines("args.inputs")), 1)
         return code('''
             def main():
@@ -853,7 +858,9 @@ class _Writer:
             the layer computes Z = A @ W[l] + b[l] from the activations A (n, fan_in) of the layer before.
             Needs Python 3 and NumPy only.
             """
-            ''', layers="-".join(map(str, c.layers)), choices=_wrap(f"Written by the app from the run's own choices, and only those: {self.choices()}.", 100),
+            ''', layers="-".join(map(str, c.layers)),
+                    choices=_wrap(f"Written by the app from the run's own choices, and only those: {self.choices()}.",
+                                  100),
                     reproduces=_wrap(f"Run as it is, it starts from {reproduces}, visits the images in the app's "
                                      f"order{extras} and makes the app's updates, so it prints the test accuracy "
                                      "the app measured after every epoch.", 100))

@@ -330,3 +330,12 @@ def test_the_script_reads_the_idx_files_too(small_file, tmp_path):
     trainer = engine_run(config, data)
     (tmp_path / "run.py").write_text(as_code.script(export.recipe_of_settings(config)))
     assert counts_printed(run_script(tmp_path / "run.py", folder, cwd=tmp_path)) == counts_of(trainer, len(data[3]))
+
+
+def test_the_readme_prints_the_seed_models_script_as_the_exporter_writes_it():
+    readme = (ROOT / "README.md").read_text()
+    printed = readme.split("<details><summary>seed.py</summary>\n\n```python\n", 1)[1].split("```\n\n</details>")[0]
+    written = as_code.script(export.with_inputs_name(
+        export.recipe_of_run(mlp.load(ROOT / "models" / "seed.npz", with_extras=True)), "seed.py"))
+    assert printed == written
+    assert max(len(line) for line in written.splitlines()) <= 120

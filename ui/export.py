@@ -39,7 +39,7 @@ def as_code(config, runs, job=None):
     options.update({r.id: r.name + identity.whose_suffix(r.owner, r.owner_name) for r in runs if not r.damaged})
     if st.session_state.get(PICKER) not in options:
         st.session_state[PICKER] = SETTINGS
-    choice = st.selectbox("Download as code", list(options), key=PICKER, format_func=options.get,
+    choice = st.selectbox("Run, model or settings", list(options), key=PICKER, format_func=options.get,
                           help="A standalone Python file (or notebook) that needs only NumPy: run as it is, it "
                                "trains the run again, exactly, and prints the test accuracy after every epoch.")
     try:
