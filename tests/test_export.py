@@ -161,26 +161,33 @@ def test_the_notebook_is_valid_and_holds_the_scripts_code():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("label", ["preset seed", "preset robust", "every augmentation, dropout, shuffled"])
-def test_the_notebook_run_by_nbclient_reproduces_the_run(label, small_file, tmp_path, monkeypatch):
+def test_every_setups_notebook_run_by_nbclient_reproduces_the_run(small_file, tmp_path, monkeypatch):
+    """Each preset's and each setting's notebook, executed cell by cell in one Python kernel (started once:
+    every notebook defines all it uses), prints the engine's counts and saves the engine's weights."""
     import nbclient
     import nbformat
 
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(name, "1")                   # the kernel's BLAS on one thread, as the engine here
     path, data = small_file
-    config = SETUPS[label].replace(**SMALL)
-    trainer = engine_run(config, data)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "mnist.npz").write_bytes(path.read_bytes())     # found as data/mnist.npz
-    node = as_code.notebook_node(export.recipe_of_settings(config))
-    node.cells.append(nbformat.v4.new_code_cell('save("trained.npz", weights, biases)'))
-    nbclient.NotebookClient(node, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    output = "".join(o.get("text", "") for cell in node.cells if cell.cell_type == "code" for o in cell.outputs)
-    assert counts_printed(output) == counts_of(trainer, len(data[3]))
-    assert "Matplotlib" in output or "matplotlib" in output                # the curve, or why not
-    assert_same_weights(mlp.load(tmp_path / "trained.npz").params, trainer, config)
+    client = nbclient.NotebookClient(nbformat.v4.new_notebook(), timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        for number, (label, setup) in enumerate(SETUPS.items()):
+            config = setup.replace(**SMALL)
+            trainer = engine_run(config, data)
+            node = as_code.notebook_node(export.recipe_of_settings(config))
+            node.cells.append(nbformat.v4.new_code_cell(f'save("trained-{number}.npz", weights, biases)'))
+            client.nb = node
+            for index, cell in enumerate(node.cells):
+                client.execute_cell(cell, index)
+            output = "".join(o.get("text", "") for cell in node.cells if cell.cell_type == "code"
+                             for o in cell.outputs)
+            assert counts_printed(output) == counts_of(trainer, len(data[3])), label
+            assert "atplotlib" in output, label                            # the curve, or why not
+            assert_same_weights(mlp.load(tmp_path / f"trained-{number}.npz").params, trainer, config)
 
 
 # ---- fine-tuned runs --------------------------------------------------------------------------------------
