@@ -314,9 +314,9 @@ def test_a_fine_tuning_run_names_the_saved_run_it_starts_from(runs_dir):
     store = RunStore(runs_dir)
     base = new_run_id()
     store.save(base, mlp.Network([784, 8, 10], "relu", "softmax", "cross_entropy", "he"), RunMeta("my first run", "done"))
-    inputs = live._resolve_fine_tune(QUICK.replace(start_from=base))
+    inputs = live.resolve_fine_tune(QUICK.replace(start_from=base))
     assert inputs["base_name"] == "my first run"
-    assert live._resolve_fine_tune(QUICK.replace(start_from="model:fast", layers=(784, 16, 16, 10),
+    assert live.resolve_fine_tune(QUICK.replace(start_from="model:fast", layers=(784, 16, 16, 10),
                                                  activation="leaky_relu"))["base_name"] == "pretrained: fast"
 
 

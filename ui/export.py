@@ -21,9 +21,10 @@ def _recipe(choice, config, job):
             raise ExportError(f"these settings cannot train ({config})")
         if job is not None and job.status.active:
             return recipe_of_live(job.config, job.name, job.inputs)
-        from ui.live import _resolve_fine_tune
+        from ui.live import resolve_fine_tune     # ui.live draws this panel: imported when it is used
 
-        return recipe_of_live(config, st.session_state.get("run_name") or "my settings", _resolve_fine_tune(config))
+        name = st.session_state.get("run_name") or "my settings"
+        return recipe_of_live(config, name, resolve_fine_tune(config))
     saved = state.saved_file(choice)
     if saved is None:
         raise ExportError("it is no longer there: it was deleted")

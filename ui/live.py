@@ -38,7 +38,7 @@ def is_mine(job):
     return job is not None and identity.me().may_change(job.owner)
 
 
-def _resolve_fine_tune(config):
+def resolve_fine_tune(config):
     """The starting weights and the learner's digits a run asks for (None for an ordinary run).
     Raises ValueError saying what is missing or does not fit."""
     base = digits = None
@@ -79,7 +79,7 @@ def _start(config, until_epoch=None):
                               until_epoch=until_epoch)
         else:
             job = state.registry().submit(config, identity.acting(), name=name, until_epoch=until_epoch,
-                                          inputs=_resolve_fine_tune(config))
+                                          inputs=resolve_fine_tune(config))
     except (ValueError, KeyError, Unavailable, PermissionError) as err:  # ConfigError, over budget, missing inputs
         st.session_state["start_error"] = f"Not started: {err}." if entry else str(err)
         return
