@@ -1,16 +1,20 @@
 """The training loop, one step at a time, with events, history, snapshots and control from another thread.
 
 How it works, in short: the trainer cuts the training set into mini-batches; for each batch it runs
-the forward pass, backpropagation and one optimizer update. (Plain SGD on one sample at a time with
-sigmoid layers and squared error, the seed notebook's setup, goes through ``PerSampleSGD`` instead:
-a block of samples per call, the same updates, several times faster.) Every ``eval_every`` batches
+the forward pass, backpropagation and one optimizer update. Where the compiled kernels apply
+(``mlp.kernels`` through ``mlp.compiled``: one sample per batch on any network, or mini-batches of a
+small one, without dropout or augmentation) every batch up to the next event is one compiled call,
+the same updates several times faster; without them, plain SGD on one sample at a time with sigmoid
+layers and squared error, the seed notebook's setup, goes through ``PerSampleSGD``, a block of
+samples per call. Every ``eval_every`` batches
 it measures the loss and accuracy on small fixed subsets of the training and test sets and reports a
 *progress* event; after every epoch it measures the full test set and reports an *epoch* event.
 Events go to a callback or come out of an iterator; the trainer also keeps them in ``progress`` and
 ``history``.
 
 Another thread may call ``pause()``, ``resume()``, ``stop()`` and ``set_lr()`` at any time; they take
-effect between two batches (or blocks of at most 32 samples). Read the network while training only
+effect between two batches (or between two calls of the compiled steps, a few milliseconds each, or
+blocks of at most 32 samples). Read the network while training only
 under ``trainer.lock`` (or use ``copy_params()``).
 """
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .losses import one_hot
 from .network import Network, Workspace, dropout_masks
 from .optimizers import make_optimizer
 from .per_sample import PerSampleSGD, applies as per_sample_applies
+from . import compiled
 from .runs import Status
 
 PROGRESS_EVENTS_PER_EPOCH = 20
@@ -45,6 +50,12 @@ CHANCE = 0.2
 """Accuracy below this counts as 'near chance' (guessing gets 0.1) for the two rules above."""
 MIN_PROBE = 50
 """The two 'stuck' rules need at least this many training samples to judge (a 1-sample set cannot)."""
+CALL_WORK = 40_000_000
+"""The compiled steps' work per call, in samples × parameters (about 20 ms): a pause, a stop or a new
+learning rate waits at most one call, however large the network."""
+COMPILED_MINIBATCH_WORK = 64 * 20_000
+"""Mini-batches go through the compiled steps while batch × parameters stays under this (784-16-16-10 at
+a batch of 64, say); beyond it BLAS's matrix products beat the compiled loops (bench/speed.py)."""
 
 
 class TrainingDiverged(ArithmeticError):
@@ -93,15 +104,18 @@ class Trainer:
 
     eval_every:     batches between progress events (default: about 20 per epoch)
     snapshot_every: batches between weight snapshots, 0 for one per epoch only (plus the initial one)
-    fast:           train one-sample SGD on sigmoid networks with ``PerSampleSGD`` (same updates,
-                    several times faster); False runs every setup through the general step
+    fast:           train through the compiled kernels where they apply, else one-sample SGD on
+                    sigmoid networks with ``PerSampleSGD`` (the same updates, several times faster);
+                    False runs every setup through the general NumPy step
+    compile:        False: use the compiled kernels only if that needs no compiling now (a worker's
+                    choice: a learner never waits for a compiler; see ``mlp.compiled``)
     extra:          (X (m, 784), y (m,)) more training images (a learner's own digits), each visited
                     ``config.my_digits_repeat`` times per epoch besides the MNIST ones, so that a few
                     dozen drawings weigh against 60,000 images; gathered per batch, never copied
     """
 
     def __init__(self, config: TrainConfig, data, eval_every=None, snapshot_every=0, network=None,
-                 fast=True, extra=None):
+                 fast=True, extra=None, compile=True):
         x_train, y_train, self.x_test, self.y_test = data
         self.config = config.validate(len(x_train))
         n = config.train_size
@@ -115,7 +129,9 @@ class Trainer:
         self.epoch_size = n + (0 if self.x_extra is None else len(self.x_extra) * config.my_digits_repeat)
         self.network = network or Network(config.layers, config.activation, config.output,
                                           config.loss, config.init, seed=config.seed)
-        self.optimizer = make_optimizer(config.optimizer, self.network.params.size, self.network.dtype)
+        self.kernels = compiled.kernels(self.network.dtype, compile=compile) if fast else None
+        self.optimizer = make_optimizer(config.optimizer, self.network.params.size, self.network.dtype,
+                                        self.kernels)
         self.lr = config.lr
         # Shuffling has its own stream, so changing `shuffle` never changes the initial weights.
         self.shuffle_rng = np.random.default_rng([config.seed, 1])
@@ -134,8 +150,10 @@ class Trainer:
         self._workspaces = {}
         guessing = np.full((1, 10), 0.1, self.network.dtype)       # every digit equally likely
         self._guessing_loss = score(self.network, guessing, np.array([0]))[0]
-        self._per_sample = (PerSampleSGD(self.network) if fast and per_sample_applies(self.config)
-                            and self.x_extra is None else None)
+        self._compiled = self._compiled_steps()
+        self._per_sample = (PerSampleSGD(self.network) if fast and self._compiled is None
+                            and per_sample_applies(self.config) and self.x_extra is None else None)
+        self._rows = None               # the epoch's rows in order, for the compiled steps
 
         self.epoch = 0                  # epochs completed
         self.target_epoch = config.epochs   # run() trains until this many are complete
@@ -151,6 +169,18 @@ class Trainer:
         self._go.set()
         self._stop_requested = False
         self._interrupt = False         # set by pause/stop so the hot loop checks one flag only
+
+    def _compiled_steps(self):
+        """``compiled.Steps`` for this run if the kernels apply and are at hand, else None."""
+        config = self.config
+        size = config.batch_size * self.network.params.size
+        if (self.kernels is None or config.dropout or self.augmentation.active
+                or len(self.network.sizes) - 1 > self.kernels.MAX_LAYERS
+                or (config.batch_size > 1 and size > COMPILED_MINIBATCH_WORK)):
+            return None
+        extra = (None, None) if self.x_extra is None else (self.x_extra, self.Y_extra.argmax(axis=1))
+        return compiled.Steps(self.network, self.x_train, self.y_train, *extra, batch=config.batch_size,
+                              optimizer=self.optimizer, l2=config.l2, module=self.kernels)
 
     # ---- control, callable from any thread ----------------------------------------------------
     def pause(self):
@@ -293,12 +323,20 @@ class Trainer:
         self.lr *= self.config.lr_decay
         yield event
 
+    @property
+    def batches_per_call(self):
+        """The most batches trained between two looks at pause, stop and the learning rate."""
+        if self._compiled is not None:
+            return max(1, CALL_WORK // (self.config.batch_size * self.network.params.size))
+        return 1 if self._per_sample is None else self._per_sample.block
+
     def _steps_end(self, b, batches):
-        """Where the next run of batches from batch b ends: one batch, or with ``PerSampleSGD`` a
-        block of them, never past the next progress event or snapshot."""
-        if self._per_sample is None:
+        """Where the next run of batches from batch b ends: one batch, or with the compiled steps
+        ``CALL_WORK``'s worth of them, or with ``PerSampleSGD`` a block of them, never past the next
+        progress event or snapshot."""
+        if self.batches_per_call == 1:
             return b + 1
-        end = min(b + self._per_sample.block, batches, b - b % self.eval_every + self.eval_every)
+        end = min(b + self.batches_per_call, batches, b - b % self.eval_every + self.eval_every)
         if self.snapshot_every:
             end = min(end, b - b % self.snapshot_every + self.snapshot_every)
         return end
@@ -306,6 +344,10 @@ class Trainer:
     def _train_batches(self, b, end, order):
         """Train batches b to end - 1 of this epoch; return the sum of their mean losses."""
         X, Y = self.x_train, self.Y_train
+        if self._compiled is not None:
+            if order is None and self._rows is None:
+                self._rows = np.arange(self.epoch_size)
+            return self._compiled.train(self._rows if order is None else order, b, end, self.lr)
         if self._per_sample is not None:        # batches of one sample: rows b to end - 1
             if order is None:
                 return self._per_sample.train(X[b:end], Y[b:end], self.lr, cache_key=(b, end))

@@ -4,7 +4,8 @@ A worker is ``python -m runner.local`` started with two pipes: commands in, upda
 JSON with NumPy arrays sent as raw bytes beside it (``encode``/``decode``): nothing crosses the pipes
 as pickle. A thread of the server reads each worker's updates and hands them to its job, so a page
 only ever reads the last state it was sent. (A fresh interpreter, not a fork of the web server: a
-fork would inherit the server's threads and locks; the start costs about 0.4 s.)
+fork would inherit the server's threads and locks; the start costs about 0.4 s, and 0.75 s more to
+load the compiled kernels, which is why the server keeps a spare one started ahead: ``prepare``.)
 
 A worker exits when its run is saved. If the server disappears (its end of the command pipe closes),
 the worker stops its run, saves it marked *interrupted* and exits: no orphan keeps training. If the
@@ -29,26 +30,53 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_NICENESS = 10
 """Workers run at a lower CPU priority than the web server: when both want a core, a page answers
 first and training waits a moment (a run alone on a core loses nothing)."""
+SPARE_LOOKS_EVERY = 1.0
+"""Seconds between a spare worker's looks for the compiled kernels' cache, while it waits for a run."""
 
 
 class LocalTransport:
     """Starts each run's worker in a process of its own; the workers read MNIST from ``data_folder``
-    (a ``runner.dataset`` cache)."""
+    (a ``runner.dataset`` cache).
+
+    ``prepare()`` (the web server calls it as it starts) keeps one worker started ahead, a *spare*,
+    that has imported the engine and loaded the compiled kernels and waits for a run: a run then starts
+    training at once instead of after a new interpreter's second. Each run that takes the spare starts
+    the next one. A spare whose server has gone sees its command pipe close and exits."""
 
     name = "local worker processes"
 
     def __init__(self, data_folder):
         self.data_folder = str(data_folder)
+        self._spare = None
+        self._keep_spare = False
+        self._lock = threading.Lock()
+
+    def prepare(self):
+        """Start a spare worker now, and one after every run that takes it (unless MLP_SPARE_WORKER=0:
+        the tests, which make many short-lived servers, start theirs only where they test it)."""
+        if os.environ.get("MLP_SPARE_WORKER", "1") == "0":
+            return
+        with self._lock:
+            self._keep_spare = True
+            if self._spare is None:
+                self._spare = WorkerProcess()
 
     def start(self, spec, on_update, on_exit):
-        return LocalWorker(spec, self.data_folder, on_update, on_exit)
+        with self._lock:
+            process, self._spare = self._spare, None
+            if process is None or not process.alive:
+                process = WorkerProcess()
+        worker = LocalWorker(process, spec, self.data_folder, on_update, on_exit)
+        with self._lock:
+            if self._keep_spare and self._spare is None:
+                self._spare = WorkerProcess()
+        return worker
 
 
-class LocalWorker:
-    """A worker process for one run. ``on_update(update)`` and ``on_exit(reason)`` are called from a
-    thread of this process: ``on_exit`` with None after a final update, else with why it died."""
+class WorkerProcess:
+    """A started ``python -m runner.local`` and its two pipes, waiting for the run it is to train."""
 
-    def __init__(self, spec, data_folder, on_update, on_exit):
+    def __init__(self):
         command_in, command_out = os.pipe()
         update_in, update_out = os.pipe()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -57,8 +85,20 @@ class LocalWorker:
                                         start_new_session=True)   # Ctrl-C goes to the server, which stops it
         os.close(command_in)
         os.close(update_out)
-        self._commands = Connection(command_out, readable=False)
-        self._updates = Connection(update_in, writable=False)
+        self.commands = Connection(command_out, readable=False)
+        self.updates = Connection(update_in, writable=False)
+
+    @property
+    def alive(self):
+        return self.process.poll() is None
+
+
+class LocalWorker:
+    """A worker process for one run. ``on_update(update)`` and ``on_exit(reason)`` are called from a
+    thread of this process: ``on_exit`` with None after a final update, else with why it died."""
+
+    def __init__(self, started: WorkerProcess, spec, data_folder, on_update, on_exit):
+        self.process, self._commands, self._updates = started.process, started.commands, started.updates
         self._send_lock = threading.Lock()
         self.command("start", {"spec": spec.to_plain(), "data_folder": data_folder})
         self._reader = threading.Thread(target=self._read, args=(on_update, on_exit),
@@ -168,11 +208,21 @@ def main(command_fd, update_fd):
     from runner.dataset import open_cache
     from runner.worker import RunSpec, TrainingWorker
 
+    from mlp import compiled
+
     commands = Connection(command_fd, writable=False)
     updates = Connection(update_fd, readable=False)
     one_blas_thread()                         # many runs share the machine's cores
     os.nice(WORKER_NICENESS)
-    start = decode(commands.recv_bytes())["value"]
+    try:
+        # Load the compiled kernels before a run is asked for: from the cache, once the server's warm-up
+        # has put them there (mlp.compiled), which a spare started with the server waits for.
+        while not commands.poll(SPARE_LOOKS_EVERY):
+            compiled.kernels(np.float32, compile=False)
+        compiled.kernels(np.float32, compile=False)
+        start = decode(commands.recv_bytes())["value"]
+    except (EOFError, OSError):               # a spare worker whose server has gone: nothing to do
+        return
     spec = RunSpec.from_plain(start["spec"])
     worker = TrainingWorker(spec, open_cache(start["data_folder"]))
 

@@ -110,7 +110,8 @@ class TrainingWorker:
         x_train, y_train, x_test, y_test = data
         rows = tested_rows(spec.challenge)          # a challenge's run never sees the private half
         data = (x_train, y_train, x_test[rows], y_test[rows])
-        self.trainer = Trainer(spec.config, data, network=network, extra=extra)
+        # compile=False: a run never waits for a compiler (the server warms the cache; mlp.compiled)
+        self.trainer = Trainer(spec.config, data, network=network, extra=extra, compile=False)
         self.fine_tune = None
         if inputs:
             self.fine_tune = self._measure_fine_tune("before")

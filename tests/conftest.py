@@ -1,3 +1,4 @@
+import os
 import sys
 import time
 from pathlib import Path
@@ -9,6 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import mlp  # noqa: E402
+from mlp import compiled  # noqa: E402
+
+os.environ.setdefault("MLP_SPARE_WORKER", "0")
+"""No spare worker per test server (runner.local.LocalTransport.prepare); tests/test_kernels.py starts one."""
+compiled.warm()
+"""The compiled kernels in the cache before any test trains (seconds on a fresh machine, once), so that
+every worker process of every test takes the same path; without Numba this does nothing."""
 
 
 # ---- people: who acts, for the run service's ownership checks (runner.identity) ---------------------
@@ -30,6 +38,12 @@ def small_mnist(mnist):
     """The first 3,000 training and 1,000 test samples: enough to learn something in seconds."""
     x_train, y_train, x_test, y_test = mnist
     return x_train[:3000], y_train[:3000], x_test[:1000], y_test[:1000]
+
+
+@pytest.fixture
+def numpy_only(monkeypatch):
+    """Train without the compiled kernels, as a machine without Numba does (mlp.compiled)."""
+    monkeypatch.setattr(compiled, "use_kernels", False)
 
 
 # ---- the accuracy promises, trained beside the other tests ---------------------------------------------

@@ -1,6 +1,10 @@
-"""PerSampleSGD must make the general engine's updates, one sample at a time, whatever the setup."""
+"""PerSampleSGD must make the general engine's updates, one sample at a time, whatever the setup. It is
+the NumPy path of one-sample training where the compiled kernels are not at hand, so these tests train
+without them."""
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.usefixtures("numpy_only")
 
 import mlp
 from mlp.per_sample import BLOCK, PerSampleSGD, applies

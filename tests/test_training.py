@@ -16,9 +16,14 @@ QUICK = mlp.TrainConfig(layers=(784, 32, 10), activation="relu", output="softmax
                         seed=4, train_size=3000)
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["PerSampleSGD", "general engine"])
-def test_seed_preset_makes_the_notebooks_updates(fast, mnist):
-    """Our seed preset with lr 0.02 must make exactly the notebook's updates (lr 0.01, doubled gradient)."""
+@pytest.mark.parametrize("path", ["kernels", "PerSampleSGD", "general engine"])
+def test_seed_preset_makes_the_notebooks_updates(path, mnist, monkeypatch):
+    """Our seed preset with lr 0.02 must make exactly the notebook's updates (lr 0.01, doubled gradient),
+    through the compiled kernels, PerSampleSGD (their NumPy fallback) and the general engine."""
+    if path == "kernels" and mlp.compiled.kernels(np.float64) is None:
+        pytest.skip("Numba is not available here: the NumPy paths are tested")
+    monkeypatch.setattr(mlp.compiled, "use_kernels", path == "kernels")
+    fast = path != "general engine"
     x_raw, y_raw, _, _ = mlp.load_mnist(raw=True)
     notebook = NotebookNetwork([784, 16, 16, 10], seed=0)
     ours = mlp.Network([784, 16, 16, 10], dtype=np.float64)
@@ -28,7 +33,10 @@ def test_seed_preset_makes_the_notebooks_updates(fast, mnist):
     notebook.train_epoch(x_raw[:n], y_raw[:n], lr=0.01)
     config = mlp.PRESETS["seed"].config.replace(epochs=1, train_size=n)
     x64 = x_raw[:n].reshape(n, 784) / 255                    # float64, exactly as the notebook saw it
-    mlp.Trainer(config, (x64, y_raw[:n].astype(int), mnist[2], mnist[3]), network=ours, fast=fast).run()
+    trainer = mlp.Trainer(config, (x64, y_raw[:n].astype(int), mnist[2], mnist[3]), network=ours, fast=fast)
+    assert (trainer._compiled is not None, trainer._per_sample is not None) == \
+        (path == "kernels", path == "PerSampleSGD")
+    trainer.run()
     for W, nW in zip(ours.weights, notebook.weights):
         assert np.allclose(W, nW.T, rtol=0, atol=1e-10)
     for b, nb in zip(ours.biases, notebook.biases):
@@ -137,7 +145,7 @@ def test_pause_resume_and_stop_from_another_thread(small_mnist):
     assert trainer.status == "paused"
     seen = trainer.samples_seen
     threading.Event().wait(0.3)
-    assert trainer.samples_seen - seen <= 32                  # at most the batch under way
+    assert trainer.samples_seen - seen <= 32 * trainer.batches_per_call    # at most the call under way
     paused_at = trainer.samples_seen
     threading.Event().wait(0.2)
     assert trainer.samples_seen == paused_at
@@ -174,11 +182,12 @@ def test_divergence_stops_the_run_and_names_the_learning_rate(changes, reason, s
     assert all(np.isfinite([e.train_loss, e.test_loss]).all() for e in trainer.progress)
 
 
-def test_nan_loss_is_caught(small_mnist):
-    trainer = mlp.Trainer(QUICK, small_mnist)
+@pytest.mark.parametrize("fast", [True, False])
+def test_nan_loss_is_caught(fast, small_mnist):
+    x_train = small_mnist[0].copy()
+    x_train[:, 0] = 1.0                                         # make the NaN weight matter
+    trainer = mlp.Trainer(QUICK, (x_train, *small_mnist[1:]), fast=fast)
     trainer.network.weights[0][0, 0] = np.nan
-    trainer.x_train = trainer.x_train.copy()
-    trainer.x_train[:, 0] = 1.0                                 # make the NaN weight matter
     with pytest.raises(mlp.TrainingDiverged, match="nan"):
         trainer.run()
 

@@ -17,6 +17,7 @@ import numpy as np
 import streamlit as st
 
 import mlp
+from mlp import compiled
 from mlp.config import check_layers
 from runner import dataset as shared_data
 from runner.classes import Classroom, measurer
@@ -78,6 +79,9 @@ _made: list[Registry] = []
 @st.cache_resource
 def _registry(runs_dir, max_running):
     where = transport()
+    compiled.warm_in_background()              # once per server: the kernels' cache, for the workers
+    if hasattr(where, "prepare"):
+        where.prepare()                        # a worker started ahead, so a run starts at once
     if CLUSTER and not os.environ.get("MLP_MAX_RUNNING"):
         max_running = where.cpus()             # the cluster's cores, not this machine's
     registry = Registry(RunStore(runs_dir), where, max_running, ABANDON_AFTER)
