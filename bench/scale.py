@@ -6,7 +6,8 @@
    4, ... up to as many runs as this process may use cores, all at once, through the app's own job
    service (``runner.jobs.Registry``), and prints their total samples per second as a multiple of one
    run alone, side by side for: runs in threads of this process (how the app trained before), runs in
-   local worker processes (the default now), and runs as Ray actors (with ``--ray ADDRESS``, a head
+   local worker processes (the default now), the same with the compiled kernels off (MLP_KERNELS=0:
+   NumPy only, as before them, or where Numba is missing), and runs as Ray actors (with ``--ray ADDRESS``, a head
    started as in ``.ci/run``). Also the memory of this process (the server's part) and of each worker
    (resident, and proportional: shared pages such as the memory-mapped MNIST counted once).
 2. The server's time per page interaction while two seed runs train: starts the app with
@@ -102,7 +103,9 @@ def throughput(transport, config, n, runs_dir, memory=None):
 
 def throughput_table(args):
     data = dataset.shared_mnist()
-    transports = [ThreadTransport(data), LocalTransport(dataset.cache_folder())]
+    numpy_only = LocalTransport(dataset.cache_folder(), env={"MLP_KERNELS": "0"})
+    numpy_only.name = "worker processes, NumPy only"
+    transports = [ThreadTransport(data), LocalTransport(dataset.cache_folder()), numpy_only]
     if args.ray:
         from runner.cluster import ClusterTransport
 

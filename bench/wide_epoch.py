@@ -15,7 +15,10 @@ them alike), medians of the rounds and of each round's ratios:
   (``paired``): the fairest ratio this noisy machine allows;
 - the whole epoch as ``Trainer`` runs it, with its measurements: each round the next epoch of one
   run (and of the two augmented runs below), so that every round compares epochs of runs under way;
-- Adam's update alone, 469 times on the wide network's 235,146 parameters;
+- Adam's update alone, 469 times on the wide network's 235,146 parameters: the compiled kernel's one
+  pass (``mlp.kernels.adam_update``, what training uses where Numba is at hand) and NumPy's ten;
+- the training steps again with NumPy's Adam, paired with their GEMMs the same way (the path without
+  Numba, and this epoch before the fused update);
 - the epoch with augmentation (all four transforms, then a shift of up to 1 pixel as the robust
   preset has) on top.
 """
@@ -34,6 +37,7 @@ import mlp  # noqa: E402
 from mlp.losses import one_hot  # noqa: E402
 from mlp.network import Workspace  # noqa: E402
 from mlp.optimizers import Adam  # noqa: E402
+from mlp import compiled  # noqa: E402
 from mlp.training import EVAL_SUBSET, one_blas_thread  # noqa: E402
 
 
@@ -162,15 +166,21 @@ def main():
     config = mlp.PRESETS["wide"].config.replace(epochs=1)
     batches = -(-60_000 // config.batch_size)
     full = dict(shift=2, rotation=15, scaling=0.1, elastic=1.0)
+    kernels = compiled.kernels(np.float32)
     with one_blas_thread():
-        adam = Adam(mlp.network.parameter_count(config.layers))
-        params = np.zeros_like(adam.w)
-        grads = np.random.default_rng(0).standard_normal(params.size).astype(np.float32)
+        def updates(fused):
+            adam = Adam(mlp.network.parameter_count(config.layers), fused=fused)
+            params = np.zeros_like(adam.w)
+            grads = np.random.default_rng(0).standard_normal(params.size).astype(np.float32)
 
-        def updates():
-            with np.errstate(all="ignore"):          # the squared gradient overflows after a while
-                for _ in range(batches):
-                    adam.step(params, grads, 1e-3)
+            def epoch():
+                with np.errstate(all="ignore"):          # the squared gradient overflows after a while
+                    for _ in range(batches):
+                        adam.step(params, grads.copy() if fused is None else grads, 1e-3)
+            return epoch
+
+        numpy_adam = mlp.Trainer(config.replace(epochs=10 * args.rounds), data)
+        numpy_adam.optimizer.fused = None
 
         timed = {
             "training GEMMs": gemms(config.layers, config.batch_size, batches),
@@ -179,19 +189,23 @@ def main():
             "epoch": next_epoch(mlp.Trainer(config.replace(epochs=args.rounds), data)),
             "augmented": next_epoch(mlp.Trainer(config.replace(epochs=args.rounds, **full), data)),
             "shifted": next_epoch(mlp.Trainer(config.replace(epochs=args.rounds, shift=1.0), data)),
-            "adam": updates,
+            "adam": updates(kernels),
+            "numpy adam": updates(None),
+            "paired, numpy adam": paired(numpy_adam),
         }
         times = {name: [] for name in timed}
-        times["steps"], times["their GEMMs"] = [], []
+        for what in ("", ", numpy adam"):
+            times["steps" + what], times["their GEMMs" + what] = [], []
         for _ in range(args.rounds):
             for name, function in timed.items():
-                if name == "paired":
+                if name.startswith("paired"):
                     step_s, gemm_s = function()
-                    times["steps"].append(step_s)
-                    times["their GEMMs"].append(gemm_s)
+                    what = name[len("paired"):]
+                    times["steps" + what].append(step_s)
+                    times["their GEMMs" + what].append(gemm_s)
                 else:
                     times[name].append(seconds(function))
-        del times["paired"]
+        del times["paired"], times["paired, numpy adam"]
     median = {name: statistics.median(t) for name, t in times.items()}
 
     def ratio(top, *bottom):
@@ -206,7 +220,11 @@ def main():
     print(f"  the whole epoch, measurements included   {median['epoch']:.3f} s   "
           f"{ratio('epoch', 'training GEMMs', 'measuring GEMMs'):.2f}× all its GEMMs "
           f"({ratio('epoch', 'training GEMMs'):.2f}× the training GEMMs)")
-    print(f"  Adam's updates alone                     {median['adam']:.3f} s")
+    print(f"  the same steps with NumPy's Adam         {median['steps, numpy adam']:.3f} s   "
+          f"{ratio('steps, numpy adam', 'their GEMMs, numpy adam'):.2f}× their GEMMs "
+          f"({median['their GEMMs, numpy adam']:.3f} s)")
+    print(f"  Adam's updates alone, one compiled pass  {median['adam']:.3f} s   "
+          f"(NumPy's ten passes: {median['numpy adam']:.3f} s)")
     print(f"  the epoch with all four transforms       {median['augmented']:.3f} s   "
           f"+{100 * (ratio('augmented', 'epoch') - 1):.0f}% over the plain epoch")
     print(f"  the epoch with shifts of up to 1 pixel   {median['shifted']:.3f} s   "

@@ -10,9 +10,10 @@ if it used them. It reproduces the run because it does what the engine does in t
 - every operation that rounds is written so it rounds as the engine's does (float32 throughout, the
   same products and sums: ``a·(1 − a)`` as ``g − g·a`` with ``g = grad·a``, a batch's sum as a product
   with a row of ones, Adam's moments kept scaled), so on the same machine the general path's updates
-  come out bit for bit the same. The seed notebook's setup trains in the engine through
-  ``mlp.per_sample``, the same updates rounded differently: there the weights agree to float32
-  rounding (``docs/export.md`` has the measurements).
+  come out bit for bit the same. Where the engine trains through its compiled kernels
+  (``mlp.kernels``: one image per batch, or small mini-batches) or ``mlp.per_sample``, it makes the
+  same updates rounded in another order: there the weights agree to float32 rounding
+  (``docs/export.md`` has the measurements).
 
 User text (a run's name, a collection's name) goes into the code only as data: ``repr`` of a string,
 never into a comment, a docstring or the notebook's Markdown, so no name can become code.

@@ -17,7 +17,7 @@ from .analysis import confusion_matrix, per_digit_accuracy
 from .io import atomic_write, load, save, thin_snapshots
 from .presets import NOTEBOOK_TEST_ACCURACY, PRESETS, follows_the_notebook
 from .runs import RunMeta
-from . import training
+from . import compiled, training
 from .training import Trainer, TrainingDiverged, evaluate
 
 USAGE_ERROR = 2
@@ -111,7 +111,12 @@ def train(args):
     if args.out:
         check_out(args.out)
     data = load_mnist(args.data)
-    trainer = Trainer(config, data)
+    # The compiled kernels if they are in the cache; if not, this run trains with NumPy at once while
+    # a process of its own compiles them for the next runs (seconds, once per machine): no one waits.
+    trainer = Trainer(config, data, compile=False)
+    if trainer.kernels is None and compiled.warm_in_background() is not None:
+        print("(compiling the fast training loops in the background, once on this machine: this run trains "
+              "with NumPy, the next ones with them)")
     bar = None if args.quiet else ProgressBar()
     notebook = follows_the_notebook(config)
     print(f"training {'-'.join(map(str, config.layers))} on {config.train_size:,} samples: "

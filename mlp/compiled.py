@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,7 @@ def warm_in_background():
     """Start warming the cache in a low-priority process of its own, unless it is warm already; the
     caller (the web server) never waits for it and its interpreter's lock is never taken. Returns the
     process, or None if there was nothing to do."""
-    if not use_kernels or ready_mark().exists() or _cache_folder() is None:
+    if not use_kernels or ready_mark().exists() or _cache_folder() is None or not find_spec("numba"):
         return None
     command = [sys.executable, "-c", "import os; os.nice(10); import mlp.compiled as c; c.warm()"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -208,7 +209,7 @@ class Steps:
         self.acts = np.zeros(batch * acts, dtype)
         self.deltas = np.zeros(batch * acts, dtype)
         self.scratch = np.zeros((batch, network.sizes[0]), np.int16)
-        X = np.ascontiguousarray(X)
+        X = np.ascontiguousarray(X, network.dtype)      # as the engine's forward pass casts it
         X_extra = np.zeros((0, network.sizes[0]), X.dtype) if X_extra is None else X_extra
         y_extra = np.zeros(0, np.int64) if y_extra is None else y_extra
         self.X, self.X_extra = read_only(X), read_only(np.ascontiguousarray(X_extra, X.dtype))

@@ -18,17 +18,20 @@ The loops:
                   batches ``first`` to ``last - 1`` of an epoch whose sample order is ``rows``. Per
                   batch: the forward pass of each sample; its loss and dL/dz at the output; backprop
                   layer by layer; the gradient summed over the batch; one optimizer update.
-                  Two things make it fast beyond compiling:
+                  Three things make it fast beyond compiling:
 
                   - *Zero pixels cost nothing.* Four fifths of an MNIST image's pixels are 0. The
                     first layer's weighted sum visits only the pixels that are not (a list made once
                     per run, ``lit_pixels``), and so does its gradient x^T δ, whose other rows are
                     exactly 0.
                   - *Layer by layer, the batch's samples inside.* Each layer's W, and the batch's
-                    activations and deltas of that layer, are 2-D views made once per call (``_layers``,
-                    ``_blocks``); the inner loops index them as ``W[i, j]``, j counting from 0, which
-                    LLVM vectorises. (``params[start + j]`` is an index Numba cannot prove is not
-                    negative: checked on every access, its loop is not vectorised, twice as slow.)
+                    activations and deltas of that layer, are 2-D views made once per call
+                    (``_layers``, ``_blocks``: a view made per sample costs a reference count, a
+                    third of a one-sample epoch); the inner loops index them as ``W[i, j]``, j
+                    counting from 0, which LLVM vectorises, and the forward pass's sums may be
+                    reordered as BLAS reorders them (``jit_sums``). (``params[start + j]`` is an
+                    index Numba cannot prove is not negative: checked on every access, its loop is
+                    not vectorised, twice as slow.)
                   - *One-sample SGD updates in place.* With a batch of one, plain SGD and no L2, each
                     layer's weights change by -lr · a^T δ as soon as δ_prev = δ W^T has been taken
                     from the old weights: no gradient vector is written, zeroed or read again, and of
@@ -420,12 +423,9 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
             labels_of_batch[s] = labels[r] if r < X.shape[0] else labels_extra[(r - X.shape[0]) % X_extra.shape[0]]
         _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, batch_rows, n, scratch)
         loss = _loss_and_delta(loss_code, out_code, As[layers - 1], labels_of_batch, n, Ds[layers - 1])
-        if in_place:
-            _backward(Ws, Ws, bs, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, batch_rows, n, scratch,
-                      rate, True)
-        else:
-            _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, batch_rows, n, scratch,
-                      rate, False)
+        targets, target_biases = (Ws, bs) if in_place else (Gs, gbs)
+        _backward(Ws, targets, target_biases, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, batch_rows,
+                  n, scratch, rate, in_place)
         loss /= n
         if l2 != 0:
             decay, squares = params.dtype.type(l2), 0.0

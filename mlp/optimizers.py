@@ -5,8 +5,9 @@ same shape, so one update is a handful of NumPy operations whatever the number o
 ``step`` may overwrite ``grads`` (it is scratch space that the next backprop refills).
 
 Momentum and Adam make their update in one compiled pass when given the kernels (``fused``: the
-``mlp.kernels`` module, as the trainer does where ``mlp.compiled`` has them), else with the NumPy operations written here, which say what the pass computes: the
-same operations in the same order, so both give the same numbers (``tests/test_kernels.py``).
+``mlp.kernels`` module, as the trainer does where ``mlp.compiled`` has them), else with the NumPy
+operations written here, which say what the pass computes: the same operations in the same order,
+so both give the same numbers (``tests/test_kernels.py``).
 """
 from __future__ import annotations
 

@@ -324,6 +324,16 @@ class Trainer:
         yield event
 
     @property
+    def engine(self):
+        """How this run trains, in words (a worker logs it)."""
+        if self._compiled is not None:
+            return "compiled kernels (mlp.kernels)"
+        if self._per_sample is not None:
+            return "NumPy, one-sample blocks (mlp.per_sample)"
+        fused = self.kernels is not None and self.config.optimizer != "sgd"
+        return "NumPy" + (", fused optimizer update" if fused else "")
+
+    @property
     def batches_per_call(self):
         """The most batches trained between two looks at pause, stop and the learning rate."""
         if self._compiled is not None:

@@ -411,6 +411,8 @@ class Registry:
             if job.active:
                 job.interrupt()
         self._wait_and_kill(timeout)
+        if hasattr(self.transport, "close"):
+            self.transport.close()            # a spare worker waiting for a run ends too
 
     def _wait_and_kill(self, timeout):
         deadline = time.time() + timeout

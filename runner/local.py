@@ -45,8 +45,9 @@ class LocalTransport:
 
     name = "local worker processes"
 
-    def __init__(self, data_folder):
+    def __init__(self, data_folder, env=None):
         self.data_folder = str(data_folder)
+        self.env = dict(env or {})            # more environment for the workers (bench/scale.py's MLP_KERNELS=0)
         self._spare = None
         self._keep_spare = False
         self._lock = threading.Lock()
@@ -59,27 +60,36 @@ class LocalTransport:
         with self._lock:
             self._keep_spare = True
             if self._spare is None:
-                self._spare = WorkerProcess()
+                self._spare = WorkerProcess(self.env)
+
+    def close(self):
+        """End the spare worker, and start no more."""
+        with self._lock:
+            self._keep_spare = False
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.end()
 
     def start(self, spec, on_update, on_exit):
         with self._lock:
             process, self._spare = self._spare, None
             if process is None or not process.alive:
-                process = WorkerProcess()
+                process = WorkerProcess(self.env)
         worker = LocalWorker(process, spec, self.data_folder, on_update, on_exit)
         with self._lock:
             if self._keep_spare and self._spare is None:
-                self._spare = WorkerProcess()
+                self._spare = WorkerProcess(self.env)
         return worker
 
 
 class WorkerProcess:
     """A started ``python -m runner.local`` and its two pipes, waiting for the run it is to train."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         command_in, command_out = os.pipe()
         update_in, update_out = os.pipe()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, **(env or {}), "PYTHONPATH": path}
         self.process = subprocess.Popen([sys.executable, "-m", "runner.local", str(command_in), str(update_out)],
                                         pass_fds=(command_in, update_out), cwd=ROOT, env=env,
                                         start_new_session=True)   # Ctrl-C goes to the server, which stops it
@@ -91,6 +101,16 @@ class WorkerProcess:
     @property
     def alive(self):
         return self.process.poll() is None
+
+    def end(self):
+        """Close its pipes: a spare that waits for a run then exits."""
+        self.commands.close()
+        self.updates.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class LocalWorker:

@@ -151,7 +151,7 @@ class TrainingWorker:
         self._sent_snapshots += len(snapshots)
         return {"status": self.status, "epoch": t.epoch, "samples_seen": t.samples_seen, "elapsed": t.elapsed,
                 "lr": t.lr, "error": self.error or t.error, "saved": self.saved, "unsaved": self.unsaved,
-                "settled": settled,
+                "settled": settled, "engine": t.engine,
                 "events": events, "snapshots": snapshots, "params": params}
 
     # ---- control -------------------------------------------------------------------------------

@@ -12,11 +12,15 @@ sys.path.insert(0, str(ROOT))
 import mlp  # noqa: E402
 from mlp import compiled  # noqa: E402
 
-os.environ.setdefault("MLP_SPARE_WORKER", "0")
-"""No spare worker per test server (runner.local.LocalTransport.prepare); tests/test_kernels.py starts one."""
 compiled.warm()
-"""The compiled kernels in the cache before any test trains (seconds on a fresh machine, once), so that
-every worker process of every test takes the same path; without Numba this does nothing."""
+"""The compiled kernels in the cache before any test trains (seconds on a fresh machine, once); without
+Numba this does nothing. In this process the tests train through them wherever they apply."""
+os.environ.setdefault("MLP_SPARE_WORKER", "0")
+os.environ.setdefault("MLP_KERNELS", "0")
+"""The processes the tests start (servers, workers, the CLI) train with NumPy and start no spare worker:
+loading the kernels costs each new process most of a second, and the suite starts hundreds of workers
+for runs of a few hundred images. tests/test_kernels.py starts processes with them (a worker, its
+spare, the command line, a fresh cache), and this process keeps them (it read MLP_KERNELS above)."""
 
 
 # ---- people: who acts, for the run service's ownership checks (runner.identity) ---------------------

@@ -20,6 +20,8 @@ def train(preset, changes):
     import mlp
     from mlp.training import one_blas_thread
 
+    mlp.compiled.use_kernels = True     # the app's path, whatever MLP_KERNELS the tests' processes get
+
     with one_blas_thread():
         trainer = mlp.Trainer(mlp.PRESETS[preset].config.replace(**changes), mlp.load_mnist()).run()
     return trainer.status, [event.test_accuracy for event in trainer.history]

@@ -3,8 +3,9 @@ exactly, and what cannot be written is refused with the reason.
 
 The engine trains each setup here itself, in this process; the script runs in a subprocess with only
 Python and NumPy, on the same small MNIST file, and its printed counts of right test images and its
-saved final weights are compared with the engine's. On the general path (every setup but the seed
-notebook's, which the engine speeds up through ``mlp.per_sample``) they come out bit for bit equal.
+saved final weights are compared with the engine's. On the engine's general NumPy path they come out
+bit for bit equal; a run trained through the compiled kernels (``mlp.kernels``) or ``mlp.per_sample``
+makes the same updates rounded in another order, and its script agrees to float32 rounding.
 """
 import ast
 import json
@@ -24,9 +25,9 @@ from mlp.training import one_blas_thread
 from conftest import ROOT
 
 SMALL = dict(train_size=400, epochs=2)
-PER_SAMPLE_TOLERANCE = 1e-5
-"""The seed setup trains through ``mlp.per_sample`` in the engine: the same updates, rounded in another
-order. Two epochs on 400 images leave the weights within about 1e-6 (measured: 7e-7)."""
+FAST_PATH_TOLERANCE = 1e-5
+"""A run trained through the compiled kernels or ``mlp.per_sample`` makes the same updates rounded in
+another order. Two epochs on 400 images leave the weights within about 1e-6 (measured: 7e-7)."""
 
 MATRIX = {
     "tanh, momentum, xavier, l2": TrainConfig(activation="tanh", optimizer="momentum", lr=0.05, init="xavier",
@@ -57,9 +58,11 @@ def small_file(tmp_path_factory, mnist):
     return path, mlp.load_mnist(path)
 
 
-def engine_run(config, data, network=None, extra=None):
+def engine_run(config, data, network=None, extra=None, fast=False):
+    """The engine's run of ``config``: on its general NumPy path, which the script mirrors bit for bit,
+    unless ``fast`` (the app's own path: the compiled kernels where they apply)."""
     with one_blas_thread():
-        trainer = Trainer(config, data, network=network, extra=extra)
+        trainer = Trainer(config, data, network=network, extra=extra, fast=fast)
         trainer.run()
     return trainer
 
@@ -81,11 +84,11 @@ def counts_of(trainer, n_test):
     return [round(e.test_accuracy * n_test) for e in trainer.history]
 
 
-def assert_same_weights(params, trainer, config):
-    if config.replace(train_size=60_000, epochs=15, seed=0) == PRESETS["seed"].config:
-        np.testing.assert_allclose(params, trainer.network.params, rtol=0, atol=PER_SAMPLE_TOLERANCE)
-    else:
+def assert_same_weights(params, trainer):
+    if trainer.engine.startswith("NumPy") and trainer._per_sample is None:
         np.testing.assert_array_equal(params, trainer.network.params)
+    else:
+        np.testing.assert_allclose(params, trainer.network.params, rtol=0, atol=FAST_PATH_TOLERANCE)
 
 
 @pytest.mark.slow
@@ -102,7 +105,20 @@ def test_the_script_reproduces_the_engines_run(label, small_file, tmp_path):
     assert re.search(r"app: +\d", output)                                  # the app's figures beside
     trained = mlp.load(tmp_path / "trained.npz")                            # a model file the app opens
     assert (trained.sizes, trained.activation, trained.output) == (config.layers, config.activation, config.output)
-    assert_same_weights(trained.params, trainer, config)
+    assert_same_weights(trained.params, trainer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["seed", "fast"])
+def test_a_run_the_app_trained_through_its_fast_path_and_its_script_agree_to_rounding(preset, small_file, tmp_path):
+    path, data = small_file
+    trainer = engine_run(PRESETS[preset].config.replace(**SMALL), data, fast=True)
+    assert trainer.engine.startswith("compiled") or mlp.compiled.kernels() is None
+    script = tmp_path / "run.py"
+    script.write_text(as_code.script(export.recipe_of_run(saved_run(trainer, tmp_path, "run"))))
+    output = run_script(script, path, "--save", tmp_path / "trained.npz", cwd=tmp_path)
+    assert counts_printed(output) == counts_of(trainer, len(data[3]))
+    assert_same_weights(mlp.load(tmp_path / "trained.npz").params, trainer)
 
 
 def saved_run(trainer, folder, name, **extra_meta):
@@ -187,7 +203,7 @@ def test_every_setups_notebook_run_by_nbclient_reproduces_the_run(small_file, tm
                              for o in cell.outputs)
             assert counts_printed(output) == counts_of(trainer, len(data[3])), label
             assert "atplotlib" in output, label                            # the curve, or why not
-            assert_same_weights(mlp.load(tmp_path / f"trained-{number}.npz").params, trainer, config)
+            assert_same_weights(mlp.load(tmp_path / f"trained-{number}.npz").params, trainer)
 
 
 # ---- fine-tuned runs --------------------------------------------------------------------------------------

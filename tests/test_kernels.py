@@ -1,0 +1,250 @@
+"""The compiled kernels (mlp.kernels) make the NumPy engine's updates, and training never depends on them.
+
+The equivalence tests train one epoch on 2,000 images both ways, the kernels (Trainer's fast path) and
+the general NumPy step (fast=False), and compare every weight: float64 to 1e-10, float32 to float32
+rounding. The fallback tests hide Numba, break a kernel, or make the cache unwritable, and train anyway.
+"""
+import itertools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import mlp
+from mlp import compiled
+from mlp.network import Network
+from mlp.optimizers import Adam, Momentum
+from conftest import ROOT
+
+K = compiled.kernels(np.float64)
+pytestmark = pytest.mark.skipif(K is None or compiled.kernels(np.float32) is None,
+                                reason="Numba is not available here (the fallback is tested by .ci/run's "
+                                       "step without it)")
+STEADY_LR = {"sgd": 0.02, "momentum": 0.002, "adam": 0.0005}
+"""Learning rates at which one-sample training is not chaotic: rounding differences then stay rounding
+differences for an epoch, instead of being amplified until any two float orders disagree."""
+EVENTS_EVERY = 700
+"""Batches between progress events: a few per epoch, each one cutting the compiled calls short."""
+HIDE_NUMBA = str(ROOT / "tests" / "no_numba")
+"""A folder whose ``numba`` package raises ImportError: on PYTHONPATH, Numba is hidden."""
+
+
+def data_of(mnist, n=2000):
+    x_train, y_train, x_test, y_test = mnist
+    return x_train[:n], y_train[:n], x_test[:500], y_test[:500]
+
+
+def trained(config, data, fast, dtype, extra=None):
+    network = Network(config.layers, config.activation, config.output, config.loss, config.init,
+                      seed=config.seed, dtype=dtype)
+    trainer = mlp.Trainer(config, data, network=network, fast=fast, extra=extra, eval_every=EVENTS_EVERY)
+    assert (trainer._compiled is not None) == fast
+    return trainer.run()
+
+
+def assert_same_training(config, data, extra=None):
+    """Kernels against the NumPy engine: float64 to 1e-10, float32 to rounding (the float32 difference
+    no larger than float32's own distance from float64, give or take)."""
+    k64, n64 = (trained(config, data, fast, np.float64, extra) for fast in (True, False))
+    assert not np.allclose(n64.network.params, n64.snapshots[0].params)        # it did train
+    assert np.abs(k64.network.params - n64.network.params).max() <= 1e-10
+    assert [e.samples_seen for e in k64.progress] == [e.samples_seen for e in n64.progress]
+    assert np.allclose([e.train_loss for e in k64.progress], [e.train_loss for e in n64.progress], rtol=1e-9)
+    k32, n32 = (trained(config, data, fast, np.float32, extra) for fast in (True, False))
+    rounding = np.abs(n32.network.params - n64.network.params).max()
+    assert np.abs(k32.network.params - n32.network.params).max() <= max(4 * rounding, 1e-5)
+
+
+MATRIX = list(itertools.product(mlp.ACTIVATIONS, mlp.OUTPUTS, mlp.LOSSES, mlp.OPTIMIZERS))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation,output,loss,optimizer", MATRIX, ids=["-".join(m) for m in MATRIX])
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in order", "shuffled"])
+def test_one_sample_training_makes_the_engines_updates(activation, output, loss, optimizer, shuffle, mnist,
+                                                       unwritable_cache_run):
+    config = mlp.TrainConfig(layers=(784, 12, 9, 10), activation=activation, output=output, loss=loss,
+                             optimizer=optimizer, lr=STEADY_LR[optimizer], init="xavier", epochs=1,
+                             train_size=2000, shuffle=shuffle, seed=3)
+    assert_same_training(config, data_of(mnist))
+
+
+@pytest.mark.parametrize("preset", ["seed", "fast"])
+def test_the_presets_train_as_the_engine_does(preset, mnist):
+    """The one-minute subset's share of the matrix above: the seed notebook's setup and the fast preset,
+    with two epochs (the second reuses what the first set up) and progress events cutting calls short."""
+    config = mlp.PRESETS[preset].config.replace(epochs=2, train_size=2000, lr_decay=1.0)
+    assert_same_training(config, data_of(mnist))
+
+
+@pytest.mark.parametrize("optimizer", list(mlp.OPTIMIZERS))
+def test_mini_batches_with_weight_decay_and_a_learners_digits(optimizer, mnist):
+    """Batches of 16 (the last one short), L2, and 30 drawings each standing for 5 rows of the epoch."""
+    rng = np.random.default_rng(0)
+    extra = (rng.random((30, 784), dtype=np.float32) * (rng.random((30, 784)) < 0.2), rng.integers(0, 10, 30))
+    config = mlp.TrainConfig(layers=(784, 20, 10), activation="tanh", output="softmax", loss="cross_entropy",
+                             optimizer=optimizer, lr=10 * STEADY_LR[optimizer], batch_size=16, l2=1e-3,
+                             init="xavier", epochs=2, train_size=1990, shuffle=True, my_digits_repeat=5)
+    assert_same_training(config, data_of(mnist, 1990), extra)
+
+
+def test_deep_networks_and_the_largest_layers_the_kernels_take(mnist):
+    config = mlp.TrainConfig(layers=(784, 9, 8, 7, 6, 10), activation="leaky_relu", optimizer="momentum",
+                             lr=STEADY_LR["momentum"], init="he", epochs=1, train_size=600)
+    assert_same_training(config, data_of(mnist, 600))
+    too_deep = Network((784, 3, 3, 3, 3, 3, 10))
+    with pytest.raises(ValueError, match="at most 5 layers"):
+        compiled.Steps(too_deep, mnist[0][:10], mnist[1][:10], None, None, batch=1, optimizer="sgd")
+
+
+def test_which_setups_train_through_the_kernels(small_mnist):
+    def path(**changes):
+        return mlp.Trainer(mlp.PRESETS["seed"].config.replace(train_size=300, **changes), small_mnist).engine
+
+    assert path() == path(optimizer="adam", batch_size=32) == "compiled kernels (mlp.kernels)"
+    assert path(dropout=0.2) == path(shift=1.0) == "NumPy"
+    assert path(layers=(784, 256, 128, 10), optimizer="adam", batch_size=128) == "NumPy, fused optimizer update"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_optimizer_updates_equal_numpys_bit_for_bit(dtype):
+    rng = np.random.default_rng(1)
+    for kind in (Momentum, Adam):
+        start = rng.standard_normal(1001).astype(dtype)
+        params = [start.copy(), start.copy()]
+        optimizers = [kind(1001, dtype), kind(1001, dtype, fused=compiled.kernels(dtype))]
+        for _ in range(5):
+            grads = rng.standard_normal(1001).astype(dtype)
+            for p, opt in zip(params, optimizers):
+                opt.step(p, grads.copy(), 0.01)
+        assert np.array_equal(params[0], params[1]), kind.__name__
+        assert not np.allclose(params[0], start)
+
+
+def test_a_kernel_that_fails_to_compile_leaves_numpy_training(small_mnist, monkeypatch, caplog):
+    """As with a Numba or LLVM that cannot build a loop: one warning, the NumPy path, never a failed run."""
+    numba = pytest.importorskip("numba")
+    untypable = numba.njit(lambda *args: object())          # a real typing error when it is compiled
+    monkeypatch.setattr(compiled, "_ready", {})
+    monkeypatch.setattr(compiled, "_said", set())
+    monkeypatch.setattr(compiled._import(), "train_steps", untypable)
+    with caplog.at_level(logging.WARNING, logger="mlp"):
+        assert compiled.kernels(np.float32) is None and compiled.kernels(np.float32) is None
+        trainer = mlp.Trainer(mlp.PRESETS["seed"].config.replace(epochs=1, train_size=500), small_mnist).run()
+    assert trainer.status == "done" and trainer.engine == "NumPy, one-sample blocks (mlp.per_sample)"
+    failures = [r for r in caplog.records if "failed to build" in r.getMessage()]
+    assert len(failures) == 1 and "NumPy path" in failures[0].getMessage()
+
+
+def test_a_worker_uses_the_kernels_only_once_they_are_in_the_cache(small_mnist, monkeypatch, tmp_path):
+    monkeypatch.setattr(compiled, "_ready", {})
+    monkeypatch.setattr(compiled, "ready_mark", lambda: tmp_path / "ready-none")
+    config = mlp.PRESETS["seed"].config.replace(epochs=1, train_size=300)
+    assert mlp.Trainer(config, small_mnist, compile=False).engine.startswith("NumPy")
+    (tmp_path / "ready-none").write_text("compiled\n")
+    assert mlp.Trainer(config, small_mnist, compile=False).engine.startswith("compiled")
+
+
+SEED_RUN = ("import mlp, mlp.compiled as c\n"
+            "data = mlp.load_mnist()\n"
+            "t = mlp.Trainer(mlp.PRESETS['seed'].config.replace(epochs=1, train_size=1000), data).run()\n"
+            "print(t.status, '|', t.engine, '|', c.CACHING)\n")
+
+
+def start_a_fresh_process(env, code=SEED_RUN):
+    """Train the seed setup briefly (or run ``code``) in a new interpreter, started now."""
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "MLP_KERNELS": "1", **env})
+
+
+def finished(process):
+    """(stdout, stderr) of a process from ``start_a_fresh_process``, once it has ended well."""
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    return out.strip(), err
+
+
+def train_in_a_fresh_process(env, code=SEED_RUN):
+    return finished(start_a_fresh_process(env, code))
+
+
+@pytest.fixture(scope="module")
+def unwritable_cache_run(tmp_path_factory):
+    """The seed setup trained in a process whose cache folder cannot be written, so it compiles the
+    kernels in memory: seconds, so it starts with the first test that asks and runs beside the rest."""
+    blocked = tmp_path_factory.mktemp("cache") / "a-file"
+    blocked.write_text("not a folder")
+    return start_a_fresh_process({"NUMBA_CACHE_DIR": str(blocked / "numba"), "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.slow
+def test_without_numba_training_runs_on_numpy_and_says_so_once():
+    out, err = train_in_a_fresh_process({"PYTHONPATH": os.pathsep.join([HIDE_NUMBA, str(ROOT)])})
+    assert out == "done | NumPy, one-sample blocks (mlp.per_sample) | True"
+    assert err.count("Numba is not available") == 1 and "NumPy path" in err
+
+
+@pytest.mark.slow
+def test_a_cache_folder_that_cannot_be_written_compiles_in_memory_with_one_warning(unwritable_cache_run):
+    out, err = finished(unwritable_cache_run)
+    assert out == "done | compiled kernels (mlp.kernels) | False"
+    assert err.count("cannot be written") == 1 and "compile in memory" in err
+
+
+@pytest.mark.slow
+def test_the_servers_warm_up_fills_a_cache_in_the_background(tmp_path, monkeypatch):
+    """A cache folder without the ready mark (Numba's files copied from this machine's cache, so that
+    the test loads rather than compiles them: a fresh machine's compile is conftest's, once)."""
+    shutil.copytree(compiled.CACHE_FOLDER, tmp_path / "numba", ignore=shutil.ignore_patterns("ready-*"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    monkeypatch.setenv("MLP_KERNELS", "1")
+    assert not compiled.ready_mark().exists()
+    process = compiled.warm_in_background()
+    assert process is not None and process.wait(timeout=300) == 0
+    assert compiled.ready_mark().exists() and any((tmp_path / "numba").rglob("*.nbi"))
+    assert compiled.warm_in_background() is None                     # warm already: nothing to do
+    out, _ = train_in_a_fresh_process({"PYTHONPATH": str(ROOT)}, code=(
+        "import time, numpy as np, mlp.compiled as c\n"
+        "started = time.perf_counter(); ok = c.kernels(np.float32, compile=False) is not None\n"
+        "print(ok, time.perf_counter() - started < 5)\n"))
+    assert out == "True True"                                       # loaded from the cache, not compiled
+
+
+@pytest.mark.slow
+def test_a_spare_worker_waits_with_the_kernels_loaded_and_a_run_starts_on_it(tmp_path, monkeypatch):
+    from runner import dataset
+    from runner.local import LocalTransport
+    from runner.worker import RunSpec
+    import threading
+    import time
+
+    monkeypatch.setenv("MLP_SPARE_WORKER", "1")
+    transport = LocalTransport(dataset.cache_folder(), env={"MLP_KERNELS": "1"})
+    dataset.shared_mnist()
+    transport.prepare()
+    spare = transport._spare
+    time.sleep(3)                                    # it imports the engine and loads the kernels meanwhile
+    trained, ended = threading.Event(), threading.Event()
+    started = time.perf_counter()
+    spec = RunSpec("0123456789ab", "spare", mlp.PRESETS["seed"].config.replace(epochs=1, train_size=3000),
+                   str(tmp_path))
+    seen, engines = [], set()
+
+    def on_update(update):
+        engines.add(update["engine"])
+        if any(e["samples_seen"] for e in update["events"]):
+            seen.append(time.perf_counter() - started)
+            trained.set()
+
+    worker = transport.start(spec, on_update, lambda death: ended.set())
+    assert worker.pid == spare.process.pid and transport._spare is not spare    # the next one is on its way
+    assert trained.wait(30) and ended.wait(60)
+    assert seen[0] < 2.0                             # no interpreter to start, no kernels to load
+    assert engines == {"compiled kernels (mlp.kernels)"}
+    following = transport._spare
+    transport.close()
+    assert following.process.wait(timeout=10) is not None and transport._spare is None
