@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -110,9 +111,13 @@ def train(args):
     config = config_from_args(args)
     if args.out:
         check_out(args.out)
+    # The compiled kernels if they are in the cache (loaded while MNIST is read: both take a moment); if
+    # not, this run trains with NumPy at once while a process of its own compiles them for the next
+    # runs (seconds, once per machine): no one waits.
+    loading = threading.Thread(target=compiled.kernels, kwargs={"compile": False}, daemon=True)
+    loading.start()
     data = load_mnist(args.data)
-    # The compiled kernels if they are in the cache; if not, this run trains with NumPy at once while
-    # a process of its own compiles them for the next runs (seconds, once per machine): no one waits.
+    loading.join()
     trainer = Trainer(config, data, compile=False)
     if trainer.kernels is None and compiled.warm_in_background() is not None:
         print("(compiling the fast training loops in the background, once on this machine: this run trains "

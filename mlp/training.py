@@ -147,6 +147,7 @@ class Trainer:
         pick = np.random.default_rng(12345)   # fixed subsets, the same for every run: curves compare
         self._train_probe = pick.choice(n, min(n, EVAL_SUBSET), replace=False)
         self._test_probe = pick.choice(len(self.y_test), min(len(self.y_test), EVAL_SUBSET), replace=False)
+        self._probe_images = None       # the probes' images and digits, gathered at the first measurement
         self._workspaces = {}
         guessing = np.full((1, 10), 0.1, self.network.dtype)       # every digit equally likely
         self._guessing_loss = score(self.network, guessing, np.array([0]))[0]
@@ -443,20 +444,22 @@ class Trainer:
 
         train_loss None means: measure it on the training probe (used before the first step).
         """
-        probe = self._train_probe
+        if self._probe_images is None:  # gathered once: a 3 MB copy each time was a tenth of a seed epoch
+            self._probe_images = (self.x_train[self._train_probe], self.y_train[self._train_probe],
+                                  self.x_test[self._test_probe], self.y_test[self._test_probe])
+        train_x, train_y, probe_x, probe_y = self._probe_images
         full = kind == "epoch"
-        test_x, test_y = ((self.x_test, self.y_test) if full else
-                          (self.x_test[self._test_probe], self.y_test[self._test_probe]))
+        test_x, test_y = (self.x_test, self.y_test) if full else (probe_x, probe_y)
         with self.lock:
-            acts = self.network.forward_all(self.x_train[probe])
+            acts = self.network.forward_all(train_x)
             outputs = acts[-1]
             test_loss, test_accuracy = evaluate(self.network, test_x, test_y)
-        probe_loss, train_accuracy = score(self.network, outputs, self.y_train[probe])
+        probe_loss, train_accuracy = score(self.network, outputs, train_y)
         event = Event(kind, epoch, self.samples_seen, self.elapsed, self.lr,
                       probe_loss if train_loss is None else train_loss, train_accuracy,
                       test_loss, test_accuracy)
         self.progress.append(event)
-        if train_accuracy < CHANCE and self.samples_seen and len(probe) >= MIN_PROBE:
+        if train_accuracy < CHANCE and self.samples_seen and len(train_y) >= MIN_PROBE:
             if saturated_share(outputs) > SATURATED:
                 self._diverged("its outputs saturated at 0 or 1, so the gradient vanished and it can no "
                                f"longer learn (accuracy {train_accuracy:.0%})")
