@@ -1,6 +1,6 @@
 """How many runs one server trains at once: threads (the old way), worker processes, a Ray cluster.
 
-    python bench/scale.py [--epochs 3] [--ray 127.0.0.1:6390] [--no-browser]
+    python bench/scale.py [--epochs 15] [--ray 127.0.0.1:6390] [--no-browser]
 
 1. Throughput. For the seed and fast presets (all 60,000 images, ``--epochs`` epochs), starts 1, 2,
    4, ... up to as many runs as this process may use cores, all at once, through the app's own job
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import mlp  # noqa: E402
+from mlp import compiled  # noqa: E402
 from runner import dataset  # noqa: E402
 from runner.jobs import Registry  # noqa: E402
 from runner.local import LocalTransport  # noqa: E402
@@ -103,9 +104,12 @@ def throughput(transport, config, n, runs_dir, memory=None):
 
 def throughput_table(args):
     data = dataset.shared_mnist()
+    compiled.kernels()                        # loaded in this process before a thread's run is timed
     numpy_only = LocalTransport(dataset.cache_folder(), env={"MLP_KERNELS": "0"})
     numpy_only.name = "worker processes, NumPy only"
     transports = [ThreadTransport(data), LocalTransport(dataset.cache_folder()), numpy_only]
+    for transport in transports[1:]:
+        transport.prepare()                   # a spare worker started ahead, as the app's server keeps
     if args.ray:
         from runner.cluster import ClusterTransport
 
@@ -200,7 +204,7 @@ def interaction_times(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--ray", help="HOST:PORT of a Ray head to compare with (e.g. 127.0.0.1:6390)")
     parser.add_argument("--busy-epochs", type=int, default=30,
                         help="epochs of each of the two seed runs the page interactions are timed during")

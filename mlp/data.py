@@ -82,7 +82,10 @@ def load_mnist(path=None, raw=False):
 def as_inputs(images):
     """uint8 images (n, 28, 28) or (n, 784) -> float32 (n, 784) in [0, 1]."""
     images = np.asarray(images)
-    return (images.reshape(len(images), -1).astype(np.float32)) / np.float32(255)
+    flat = images.reshape(len(images), -1)
+    # One pass, each pixel cast and divided in float32: the same numbers as astype(float32) / 255, which
+    # made and filled a second 188 MB array first (half a second of every process that loads MNIST).
+    return np.divide(flat, np.float32(255), out=np.empty(flat.shape, np.float32), dtype=np.float32)
 
 
 def _read_npz(path):
