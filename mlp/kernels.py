@@ -300,7 +300,8 @@ def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, star
     """Backprop of the batch whose output dL/dz is in the last of the blocks ``Ds``. Adds the gradient
     to the views ``Gs`` (weights) and ``gbs`` (biases) or, ``in_place`` (one-sample SGD, those being
     the parameters' own views), subtracts lr × it at once, each layer's only after δ_prev = δ W^T has
-    been taken from its old weights."""
+    been taken from its old weights. (The update of a row is written out in both loops below: as a
+    helper function it measured 1.4 to 1.7 times slower, its branch and bounds no longer hoisted.)"""
     for l in range(layers - 1, -1, -1):
         W, G, bias, D = Ws[l], Gs[l], gbs[l], Ds[l]
         fan_in, fan_out = W.shape

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,11 @@ from mlp import compiled  # noqa: E402
 compiled.warm()
 """The compiled kernels in the cache before any test trains (seconds on a fresh machine, once); without
 Numba this does nothing. In this process the tests train through them wherever they apply."""
+if compiled.kernels(np.float32, compile=False) is not None:
+    subprocess.Popen([sys.executable, "-c", "import mlp.compiled as c; c.warm(('float64',))"], cwd=ROOT,
+                     env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
+    """The float64 kernels, which only the tests use, compiled into the cache meanwhile (on a fresh machine
+    as long again), in a process of its own: by the time a test asks for them they load from it."""
 os.environ.setdefault("MLP_SPARE_WORKER", "0")
 os.environ.setdefault("MLP_KERNELS", "0")
 """The processes the tests start (servers, workers, the CLI) train with NumPy and start no spare worker:
