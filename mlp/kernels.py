@@ -379,11 +379,12 @@ def adam_update(params, grads, w, u, beta1, beta2, step, eps):
 
 @jit
 def adam_factors(lr, beta1, beta2, eps, t):
-    """Adam's step size and ε for update number t, the bias corrections folded in
-    (``mlp.optimizers.Adam.factors``, the same float64 arithmetic)."""
+    """Adam's step size and ε for update number t, the bias corrections folded in:
+    ``mlp.optimizers.Adam.factors`` again, for the loop that cannot call Python (the same float64
+    arithmetic; ``tests/test_kernels.py`` holds them equal)."""
     root = math.sqrt(1 - beta2)
-    correction = math.sqrt(1 - beta2 ** t)
-    return lr * (1 - beta1) * correction / ((1 - beta1 ** t) * root), eps * correction / root
+    correction = math.sqrt(1 - beta2 ** float(t))       # pow(), as Python takes it: not repeated products
+    return lr * (1 - beta1) * correction / ((1 - beta1 ** float(t)) * root), eps * correction / root
 
 
 @jit

@@ -98,7 +98,8 @@ def test_deep_networks_and_the_largest_layers_the_kernels_take(mnist):
     assert_same_training(config, data_of(mnist, 600))
     too_deep = Network((784, 3, 3, 3, 3, 3, 10))
     with pytest.raises(ValueError, match="at most 5 layers"):
-        compiled.Steps(too_deep, mnist[0][:10], mnist[1][:10], None, None, batch=1, optimizer="sgd")
+        compiled.Steps(too_deep, mnist[0][:10], mnist[1][:10], None, None, batch=1,
+                       optimizer=mlp.optimizers.SGD(too_deep.params.size))
 
 
 def test_which_setups_train_through_the_kernels(small_mnist):
@@ -123,6 +124,15 @@ def test_the_fused_optimizer_updates_equal_numpys_bit_for_bit(dtype):
                 opt.step(p, grads.copy(), 0.01)
         assert np.array_equal(params[0], params[1]), kind.__name__
         assert not np.allclose(params[0], start)
+
+
+def test_the_kernels_adam_step_sizes_are_the_optimizers_own():
+    """``kernels.adam_factors`` is ``Adam.factors`` written again for the compiled loop (which cannot call
+    Python): the same float64 arithmetic, so the same numbers, update after update."""
+    adam = Adam(10)
+    for t in range(1, 2001):
+        adam.t = t
+        assert K.adam_factors(0.003, adam.beta1, adam.beta2, adam.eps, t) == adam.factors(0.003)
 
 
 def test_a_kernel_that_fails_to_compile_leaves_numpy_training(small_mnist, monkeypatch, caplog):
