@@ -127,11 +127,12 @@ def _exercise(module, dtype):
     """Call every kernel once on a tiny network, in the types training calls them with: compiles them
     (or loads them from the cache) now rather than in the middle of a run."""
     from .network import Network, parameter_count
+    from .optimizers import Adam
     sizes = (784, 3, 2, 10)
     net = Network(sizes, dtype=dtype)
     size = parameter_count(sizes)
     steps = Steps(net, np.zeros((2, 784), np.float32), np.zeros(2, np.int64), None, None, batch=2,
-                  optimizer="adam", module=module)
+                  optimizer=Adam(size, dtype), module=module)
     steps.train(np.arange(2), 0, 1, 0.01)
     grads = np.zeros(size, dtype)
     module.sgd_update(net.params, grads, 0.01)
@@ -182,20 +183,18 @@ class Steps:
 
     X, labels          the training set (n, 784) and its digits (n,)
     X_extra, y_extra   the learner's own digits (m, 784), (m,), or None
-    optimizer          its name, or the ``mlp.optimizers`` instance whose state the kernel updates
-                       in place (Momentum's velocity, Adam's w, u and t), so both paths share it
+    optimizer          the run's ``mlp.optimizers`` instance, whose state the kernel updates in place
+                       (Momentum's velocity, Adam's w, u and t), so both paths share it
     """
 
     def __init__(self, network, X, labels, X_extra, y_extra, batch, optimizer, l2=0.0, module=None):
-        from .optimizers import make_optimizer
         self.kernels = module or kernels(network.dtype)
         if len(network.sizes) - 1 > self.kernels.MAX_LAYERS:
             raise ValueError(f"the compiled steps take at most {self.kernels.MAX_LAYERS} layers")
         self.network, self.batch, self.l2 = network, batch, float(l2)
         k = self.kernels
-        self.optimizer = make_optimizer(optimizer, network.params.size, network.dtype) \
-            if isinstance(optimizer, str) else optimizer
-        name = type(self.optimizer).__name__.lower()
+        self.optimizer = optimizer
+        name = type(optimizer).__name__.lower()
         self.codes = np.array([k.ACTIVATION_CODES[network.activation], k.ACTIVATION_CODES[network.output],
                                k.LOSS_CODES[network.loss_name], k.OPTIMIZER_CODES[name]], np.int64)
         acts, offset, rows = 0, 0, []
@@ -216,9 +215,9 @@ class Steps:
         self.labels, self.y_extra = read_only(labels, np.int64), read_only(y_extra, np.int64)
         self.pixels, self.starts = map(read_only, k.lit_pixels(self.X))
         self.state = np.zeros(1, np.int64)
-        nothing = np.zeros(0, dtype)
-        self.moments = {"sgd": (nothing, nothing), "momentum": (getattr(self.optimizer, "velocity", None), nothing),
-                        "adam": (getattr(self.optimizer, "w", None), getattr(self.optimizer, "u", None))}[name]
+        nothing = np.zeros(0, dtype)                    # SGD keeps no state
+        self.moments = (getattr(optimizer, "velocity", getattr(optimizer, "w", nothing)),
+                        getattr(optimizer, "u", nothing))
 
     def train(self, rows, first, last, lr):
         """Batches ``first`` to ``last - 1`` of the epoch whose samples come in the order ``rows``;

@@ -123,9 +123,10 @@ class Trainer:
         self.Y_train = one_hot(self.y_train)
         if extra is not None and len(extra[1]):
             self.x_extra = np.asarray(extra[0], np.float32)
-            self.Y_extra = one_hot(np.asarray(extra[1], np.int64))
+            self.y_extra = np.asarray(extra[1], np.int64)
+            self.Y_extra = one_hot(self.y_extra)
         else:
-            self.x_extra = self.Y_extra = None
+            self.x_extra = self.y_extra = self.Y_extra = None
         self.epoch_size = n + (0 if self.x_extra is None else len(self.x_extra) * config.my_digits_repeat)
         self.network = network or Network(config.layers, config.activation, config.output,
                                           config.loss, config.init, seed=config.seed)
@@ -179,8 +180,8 @@ class Trainer:
                 or len(self.network.sizes) - 1 > self.kernels.MAX_LAYERS
                 or (config.batch_size > 1 and size > COMPILED_MINIBATCH_WORK)):
             return None
-        extra = (None, None) if self.x_extra is None else (self.x_extra, self.Y_extra.argmax(axis=1))
-        return compiled.Steps(self.network, self.x_train, self.y_train, *extra, batch=config.batch_size,
+        return compiled.Steps(self.network, self.x_train, self.y_train, self.x_extra, self.y_extra,
+                              batch=config.batch_size,
                               optimizer=self.optimizer, l2=config.l2, module=self.kernels)
 
     # ---- control, callable from any thread ----------------------------------------------------

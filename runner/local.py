@@ -237,9 +237,10 @@ def main(command_fd, update_fd):
     try:
         # Load the compiled kernels before a run is asked for: from the cache, once the server's warm-up
         # has put them there (mlp.compiled), which a spare started with the server waits for.
-        while not commands.poll(SPARE_LOOKS_EVERY):
+        while True:
             compiled.kernels(np.float32, compile=False)
-        compiled.kernels(np.float32, compile=False)
+            if commands.poll(SPARE_LOOKS_EVERY):
+                break
         start = decode(commands.recv_bytes())["value"]
     except (EOFError, OSError):               # a spare worker whose server has gone: nothing to do
         return

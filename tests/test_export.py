@@ -230,12 +230,18 @@ def fine_tuned(small_file, tmp_path, rng):
     return saved, digits, trainer, held
 
 
-@pytest.mark.slow
-def test_a_fine_tuned_runs_script_starts_from_its_weights_and_trains_on_the_drawings(small_file, tmp_path, rng):
-    path, data = small_file
+def fine_tuned_script(small_file, tmp_path, rng):
+    """The fine-tuned run's script written as ``tuned.py``; returns (recipe, trainer, held-out accuracy)."""
     saved, digits, trainer, held = fine_tuned(small_file, tmp_path, rng)
     recipe = export.with_inputs_name(export.recipe_of_run(saved, digits), "tuned.py")
     (tmp_path / "tuned.py").write_text(as_code.script(recipe))
+    return recipe, trainer, held
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_runs_script_starts_from_its_weights_and_trains_on_the_drawings(small_file, tmp_path, rng):
+    path, data = small_file
+    recipe, trainer, held = fine_tuned_script(small_file, tmp_path, rng)
     (tmp_path / "tuned-inputs.npz").write_bytes(recipe.inputs_bytes())
     output = run_script(tmp_path / "tuned.py", path, "--save", tmp_path / "out.npz", cwd=tmp_path)
     assert counts_printed(output) == counts_of(trainer, len(data[3]))
@@ -247,9 +253,7 @@ def test_a_fine_tuned_runs_script_starts_from_its_weights_and_trains_on_the_draw
 @pytest.mark.slow
 def test_the_script_refuses_an_inputs_file_that_is_not_what_it_expects(small_file, tmp_path, rng):
     path, _ = small_file
-    saved, digits, _, _ = fine_tuned(small_file, tmp_path, rng)
-    recipe = export.with_inputs_name(export.recipe_of_run(saved, digits), "tuned.py")
-    (tmp_path / "tuned.py").write_text(as_code.script(recipe))
+    recipe, _, _ = fine_tuned_script(small_file, tmp_path, rng)
     arrays = recipe.inputs_arrays()
     for name, broken in (("my_x", arrays["my_x"] + 2), ("W0", arrays["W0"][:, :3]), ("extra", arrays["W0"])):
         changed = {**arrays, name: broken}
