@@ -161,13 +161,7 @@ class Network:
         """
         last = len(self.weights) - 1
         delta = ws.deltas[last]
-        if self.loss_name == "cross_entropy" and self.output == "softmax":
-            # Softmax followed by cross-entropy: dL/dZ simplifies to (A - Y) / n, which avoids
-            # dividing by tiny probabilities. Valid only for this pair.
-            loss = softmax_cross_entropy(acts[-1], Y, delta)
-        else:
-            loss = self.loss.value_and_grad(acts[-1], Y, delta)                # delta = dL/dA_last
-            self.layer_activations[last].backward(acts[-1], delta, out=delta)  # dL/dZ_last
+        loss = self._output_error(acts[-1], Y, delta)                         # delta = dL/dZ_last
         for l in range(last, -1, -1):
             inputs = acts[l] if masks is None or l == 0 else ws.kept[l - 1]   # what layer l received
             np.dot(inputs.T, delta, out=ws.dW[l])                   # dL/dW = A_prev^T dL/dZ
@@ -198,23 +192,59 @@ class Network:
             loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2, masks)
         return loss, [(dW.copy(), db.copy()) for dW, db in zip(ws.dW, ws.db)]
 
-    def input_gradient(self, X, output_grad, before_squashing=False):
-        """d(score)/dX for inputs X (n, 784), where ``output_grad`` (n, 10) is d(score)/d(outputs).
+    def input_gradient(self, X, output_grad, before_squashing=False, layer=None):
+        """d(score)/dX for inputs X (n, 784), where ``output_grad`` (n, sizes[layer + 1]) is d(score)/d(outputs)
+        of layer ``layer`` (default: the output layer; 0 is the first hidden layer).
 
         Backpropagation all the way to the pixels: it says how each pixel pushes the score. With
-        ``before_squashing``, ``output_grad`` is taken against the output layer's weighted sums Z
-        (the logits of a softmax, the pre-activations of a sigmoid) instead of its activations: those
-        do not saturate, so a confident answer still has a readable gradient.
+        ``before_squashing``, ``output_grad`` is taken against that layer's weighted sums Z (the logits
+        of a softmax, a unit's z before its sigmoid) instead of its activations: those do not saturate,
+        so a confident answer still has a readable gradient. The dreams (``mlp.dreams``) and the
+        adversarial nudges (``mlp.adversarial``) climb these gradients.
         """
+        top = len(self.weights) - 1 if layer is None else int(layer)
+        if not 0 <= top < len(self.weights):
+            raise ValueError(f"layer {layer} is not one of this network's {len(self.weights)} layers")
         with np.errstate(over="ignore"):
             acts = self.forward_all(X)
         delta = np.array(output_grad, self.dtype)
+        if delta.shape != acts[top + 1].shape:
+            raise ValueError(f"expected a gradient of shape {acts[top + 1].shape}, got {delta.shape}")
         if not before_squashing:
-            delta = self.layer_activations[-1].backward(acts[-1], delta, out=delta)
-        for l in range(len(self.weights) - 1, 0, -1):
+            delta = self.layer_activations[top].backward(acts[top + 1], delta, out=delta)
+        return self._back_to_pixels(acts, delta, top)
+
+    def _back_to_pixels(self, acts, delta, top):
+        """dC/dX from dC/dZ of layer ``top`` (``delta``), given the forward pass ``acts``."""
+        for l in range(top, 0, -1):
             grad = np.dot(delta, self.weights[l].T)
             delta = self.layer_activations[l - 1].backward(acts[l], grad, out=grad)
         return np.dot(delta, self.weights[0].T)
+
+    def loss_input_gradient(self, X, y):
+        """dC/dX (n, 784): how each pixel of row i moves that row's own loss C for its label ``y[i]``.
+
+        The same output error as training's ``backprop`` (softmax with cross-entropy: a - y), then
+        ``input_gradient`` down to the pixels. The losses give dC/dZ of the batch *mean*, so the
+        error is multiplied back by n: row i's gradient does not shrink as more rows are asked for."""
+        X = np.asarray(X, dtype=self.dtype)
+        with np.errstate(over="ignore"):
+            acts = self.forward_all(X)
+        delta = np.empty_like(acts[-1])
+        self._output_error(acts[-1], one_hot(y, self.dtype), delta)
+        delta *= len(X)
+        return self._back_to_pixels(acts, delta, len(self.weights) - 1)
+
+    def _output_error(self, outputs, Y, delta):
+        """The batch-mean loss of ``outputs`` (n, 10) for one-hot ``Y``, with dL/dZ of the output layer
+        written into ``delta``."""
+        if self.loss_name == "cross_entropy" and self.output == "softmax":
+            # Softmax followed by cross-entropy: dL/dZ simplifies to (A - Y) / n, which avoids
+            # dividing by tiny probabilities. Valid only for this pair.
+            return softmax_cross_entropy(outputs, Y, delta)
+        loss = self.loss.value_and_grad(outputs, Y, delta)                     # dL/dA, then through f'
+        self.layer_activations[-1].backward(outputs, delta, out=delta)
+        return loss
 
     # ---- inspection and persistence ------------------------------------------------------------
     def hidden_activations(self, X):
