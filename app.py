@@ -39,6 +39,7 @@ if st.runtime.exists():
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/my_digits.py", title="My digits", icon=":material/collections_bookmark:"),
         st.Page("pages/computes.py", title="How it computes", icon=":material/account_tree:"),
+        st.Page("pages/dreams.py", title="Dreams and adversaries", icon=":material/psychology:"),
         st.Page("pages/class.py", title="Class", icon=":material/groups:"),
     ])
     identity.forget_me()

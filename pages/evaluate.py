@@ -56,3 +56,6 @@ if second is not None:
     except (ValueError, OSError) as err:
         st.warning(f"{escape(second.name)} cannot be measured: {escape(err)}")
 evaluation.robustness(compared)
+
+st.subheader("Adversarial accuracy: digits nudged on purpose")
+evaluation.adversarial_robustness(compared)

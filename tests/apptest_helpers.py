@@ -1,5 +1,8 @@
 """Helpers for AppTest tests: a fresh runs folder per test, and waiting for background jobs."""
+import base64
 from pathlib import Path
+
+import numpy as np
 
 from streamlit.testing.v1 import AppTest
 
@@ -95,3 +98,14 @@ def finish_background(at, timeout=120):
     assert wait_until(lambda: all(t.finished for t in background._tasks()[0].values()), timeout=timeout)
     at.run()
     return at
+
+
+def array(value):
+    """A plotly array from a figure's JSON: plain lists, or plotly's base64 'bdata' encoding."""
+    if isinstance(value, dict) and "bdata" in value:
+        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return data.reshape(shape) if shape else data
+    return np.array(value, dtype=float)

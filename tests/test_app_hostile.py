@@ -16,7 +16,7 @@ from mlp.runs import RunMeta
 
 TRAIN, WEIGHTS, EVALUATE, DRAW = "pages/train.py", "pages/weights.py", "pages/evaluate.py", "pages/draw.py"
 COMPUTES, MY_DIGITS = "pages/computes.py", "pages/my_digits.py"
-RUN_PAGES = [WEIGHTS, EVALUATE, DRAW, COMPUTES]
+RUN_PAGES = [WEIGHTS, EVALUATE, DRAW, COMPUTES, "pages/dreams.py"]
 """The pages that show the current run."""
 PAGES = ["pages/home.py", TRAIN, *RUN_PAGES, MY_DIGITS]
 EVENT = {"kind": "epoch", "epoch": 1.0, "samples_seen": 10, "elapsed": 0.5, "lr": 0.1, "train_loss": 0.3,

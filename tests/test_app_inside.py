@@ -1,12 +1,12 @@
 """The Hidden weights and Evaluate pages, on small trained runs (AppTest)."""
-import base64
 import json
 
 import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import finish_background, learner, open_page, plain
+import mlp.adversarial
+from apptest_helpers import array, finish_background, learner, open_page, plain
 from runner.store import RunStore, new_run_id
 from mlp.runs import RunMeta
 
@@ -25,17 +25,6 @@ def trained_run(runs_dir, small_mnist):
         test_accuracy=trainer.history[-1].test_accuracy, owner=learner().owner),
         [s.params for s in trainer.snapshots], [s.epoch for s in trainer.snapshots])
     return run_id, trainer
-
-
-def array(value):
-    """A plotly array from a figure's JSON: plain lists, or plotly's base64 'bdata' encoding."""
-    if isinstance(value, dict) and "bdata" in value:
-        data = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = value.get("shape")
-        if isinstance(shape, str):
-            shape = [int(n) for n in shape.split(",")]
-        return data.reshape(shape) if shape else data
-    return np.array(value, dtype=float)
 
 
 def figures(at):
@@ -181,3 +170,11 @@ def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     expected = mlp.augment.robustness(mlp.load(RunStore(runs_dir).path(run_id)), x_test[:2000], y_test[:2000])
     shown = next(t for t in robustness["data"] if t["name"] == "small" and t["xaxis"] == "x")
     assert array(shown["y"]) == pytest.approx([100 * a for a in expected["rotation (degrees)"]])
+    # beside them, the adversarial accuracy of both runs, as mlp.adversarial measures it
+    curves = next(s for s in figures(at).values() if "adversarial accuracy" in json.dumps(s["layout"].get("title")))
+    assert {t["name"] for t in curves["data"]} == {"small", "untrained"}
+    small = next(t for t in curves["data"] if t["name"] == "small")
+    curve = mlp.adversarial.adversarial_accuracy(mlp.load(RunStore(runs_dir).path(run_id)), x_test[:1000], y_test[:1000])
+    assert array(small["x"]) == pytest.approx(curve.epsilons)
+    assert array(small["y"]) == pytest.approx(100 * curve.accuracy)
+    assert np.all(np.diff(array(small["y"])) <= 0)

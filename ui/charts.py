@@ -260,3 +260,68 @@ def robustness_curves(results, stacked=False):
     fig.update_layout(height=720 if stacked else 330, margin=dict(l=0, r=0, t=60, b=0),
                       legend=dict(orientation="h", y=-0.08 if stacked else -0.2))
     return fig
+
+
+# ---- dreams and adversaries ----------------------------------------------------------------------
+def dream_animation(frames, frame_steps, labels, columns=5, compact=False):
+    """The dreams as they grow: ``frames`` (k, n, 784) inputs at the steps ``frame_steps`` (k,), tiled
+    ``columns`` a row in one grey heatmap per frame, with ``labels`` (k, n) under the tiles. It opens on
+    the last frame; Replay plays the climb from the start, the slider picks a step (all in the browser).
+    compact (a phone): shorter rows, and the slider under the button instead of beside it."""
+    n = frames.shape[1]
+    rows = -(-n // columns)
+    centres_x = [(i % columns) * (TILE + GAP) + TILE / 2 for i in range(n)]
+    label_y = [(i // columns) * (TILE + ROW_GAP) + ROW_GAP - 3.5 for i in range(n)]
+
+    def traces(k):
+        image = go.Heatmap(z=mosaic(frames[k].reshape(n, 28, 28), columns), colorscale="gray", zmin=0, zmax=1,
+                           showscale=False, hoverinfo="skip")
+        text = go.Scatter(x=centres_x, y=label_y, mode="text", text=[as_text(t) for t in labels[k]],
+                          textfont=dict(size=11, color="#444"), hoverinfo="skip", showlegend=False)
+        return [image, text]
+
+    names = [str(int(s)) for s in frame_steps]
+    last = len(frames) - 1
+    fig = go.Figure(traces(last), frames=[go.Frame(data=traces(k), name=names[k]) for k in range(len(frames))])
+    still = {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}
+    slider_at = dict(x=0, len=1.0, pad=dict(t=52)) if compact else dict(x=0.16, len=0.84, pad=dict(t=8))
+    fig.update_layout(
+        height=rows * (80 if compact else 150) + (150 if compact else 110), margin=dict(l=0, r=0, t=10, b=0),
+        dragmode=False,
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=0, xanchor="left", yanchor="top", pad=dict(t=8),
+                          buttons=[dict(label="▶ Replay", method="animate",
+                                        args=[names, {"frame": {"duration": 180, "redraw": True},
+                                                      "transition": {"duration": 0}, "mode": "immediate"}])])],
+        sliders=[dict(active=last, y=0, yanchor="top", **slider_at,
+                      currentvalue=dict(prefix="step ", xanchor="right", font=dict(size=12)),
+                      steps=[dict(label=name, method="animate", args=[[name], still]) for name in names])])
+    return _as_image(fig)
+
+
+def dream_climb(scores, names, what):
+    """Each dream's score after every step (``scores`` (steps+1, n)): the climb, which never falls."""
+    fig = go.Figure()
+    for i, name in enumerate(names):
+        fig.add_scatter(y=scores[:, i], mode="lines", name=as_text(name))
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0), title=what,
+                      legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(title="step")
+    return fig
+
+
+def change_image(change, epsilon):
+    """An adversarial change (28, 28) on the diverging scale ±ε: red pixels brightened, blue darkened."""
+    return _as_image(_signed_heatmap(change, None, max(float(epsilon), 1e-6), height=250, thickness=10))
+
+
+def adversarial_curves(results):
+    """Accuracy against the nudge's budget ε, one line per (run name, ``mlp.adversarial.AdversarialCurve``)."""
+    fig = go.Figure()
+    for r, (name, curve) in enumerate(results):
+        fig.add_scatter(x=list(curve.epsilons), y=[100 * a for a in curve.accuracy], mode="lines+markers",
+                        name=as_text(name), line=dict(color=(TEST, TRAIN)[r % 2]))
+    fig.update_layout(height=330, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h", y=-0.25),
+                      title="adversarial accuracy")
+    fig.update_xaxes(title="budget ε: the most any pixel may change (pixels are 0 to 1)")
+    fig.update_yaxes(title="test accuracy (%)", range=[0, 100])
+    return fig

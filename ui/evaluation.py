@@ -6,7 +6,7 @@ import streamlit as st
 
 import mlp
 import ui
-from mlp import analysis, augment
+from mlp import adversarial, analysis, augment
 from mlp.config import check_layers
 from ui import background, charts, state
 
@@ -127,3 +127,31 @@ def _robustness_chart(results):
     st.caption(f"Accuracy on the first {ROBUSTNESS_DIGITS:,} test digits, every one turned, moved or blurred by the "
                "same amount. A network trained with augmentation (Train, *Data*) holds up further "
                "from the centred, upright digits it was shown.")
+
+
+def _measure_adversarial(named_networks, progress):
+    """[(name, ``mlp.adversarial.AdversarialCurve``)] of each (name, network), one after the other."""
+    _, _, x_test, y_test = state.dataset()
+    X, y, results = x_test[:adversarial.CURVE_DIGITS], y_test[:adversarial.CURVE_DIGITS], []
+    for i, (name, network) in enumerate(named_networks):
+        share = lambda f, i=i: progress((i + f) / len(named_networks))   # noqa: E731
+        results.append((name, adversarial.adversarial_accuracy(network, X, y, progress=share)))
+    return results
+
+
+def adversarial_robustness(runs):
+    """Accuracy of each (id, name, network) in ``runs`` on test digits nudged within a growing budget ε
+    (``mlp.adversarial``), beside the robustness curves: measured in the background, once per version
+    of the weights (a few seconds for the largest networks the app accepts)."""
+    key = ("adversarial",) + tuple((run_id, name, _version(run_id, network)) for run_id, name, network in runs)
+    task = background.start(key, _measure_adversarial, [(name, network.copy()) for _, name, network in runs])
+    background.wait_and_show(task, f"Nudging {adversarial.CURVE_DIGITS:,} test digits against the network",
+                             _adversarial_chart)
+
+
+def _adversarial_chart(results):
+    st.plotly_chart(charts.adversarial_curves(results), key="adversarial", config={"displaylogo": False})
+    st.caption(f"Accuracy on the first {adversarial.CURVE_DIGITS:,} test digits when each may be changed by up to ε "
+               f"per pixel, in the direction that hurts most ({adversarial.CURVE_STEPS} signed gradient steps, "
+               "stopping once the network misreads it). A change of 0.1 is barely visible to us. See one digit "
+               "fooled on **Dreams and adversaries**.")
