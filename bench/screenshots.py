@@ -1,18 +1,21 @@
 """Pictures of every page, taken from the running app in headless Chromium (Debian's /usr/bin/chromium).
 
-    python bench/screenshots.py                              # the README's pictures: bench/pictures/*.png
+    python -m mlp train --preset robust --out /tmp/robust.npz   # once: the robust run Evaluate's picture compares
+    python bench/screenshots.py --robust /tmp/robust.npz     # the README's pictures: bench/pictures/*.png
     python bench/screenshots.py --out /tmp/look --sizes 390x844,1280x800,1920x1080 --full
     python bench/screenshots.py --out /tmp/phone --sizes 390x844 --full --phone
 
-It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on 10,000 images
+It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on all 60,000 images
 from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
 Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse), My digits
-(that drawing kept), How it computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map)
-and Home; then Learn (lesson 3 passed on two runs of the learner's), and Class as a teacher and a student.
+(that drawing kept), How it computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map),
+Dreams and adversaries (the shipped wide network's dreams, then the drawn 3 nudged until it is misread), Evaluate's
+adversarial curves of the ``--robust`` run beside wide (when given) and Home; then Learn (lesson 3 passed on two runs of the learner's), and Class as a teacher and a student.
 The README's pictures are these, at 1280×800: rerun the command after a change to the UI.
 """
 import argparse
 import math
+import re
 import os
 import sys
 import tempfile
@@ -54,7 +57,9 @@ def draw_three(page):
 
 def take(page, folder, name, size, full):
     """A picture of the page at ``size``; with ``full``, the window is made as tall as the page (the
-    app scrolls inside its main section, so a browser's "full page" shot would stop at the window)."""
+    app scrolls inside its main section, so a browser's "full page" shot would stop at the window).
+    The mouse is moved off the page first: a hovered element shows its toolbar."""
+    page.mouse.move(1, size[1] - 1)
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.wait_for_timeout(800)                    # let charts finish drawing
     if full:
@@ -102,12 +107,58 @@ def computes(page, every_size):
     every_size("layers")
 
 
+def pick(page, label, option):
+    """Choose ``option`` in the selectbox whose text starts with ``label``."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=re.compile(rf"^{re.escape(label)}")).first
+    if option not in box.locator("input").first.input_value():            # (not chosen already)
+        box.click()
+        page.get_by_role("option", name=option).first.click(timeout=10_000)
+    settle(page)
+
+
+def dreams(page, every_size):
+    """Dreams and adversaries on the shipped wide network: the ten digits' dreams, then the drawn 3 nudged."""
+    nav(page, "Dreams and adversaries")
+    settle(page)
+    pick(page, "Run", "pretrained: wide (shipped with the app)")
+    page.get_by_text("Press Replay to watch them grow").wait_for(timeout=60_000)
+    to_top(page, page.get_by_role("tablist"))
+    every_size("dreams")
+    page.get_by_role("tab", name="Adversarial nudges").click()
+    settle(page)
+    page.get_by_test_id("stMainBlockContainer").get_by_text("my drawing", exact=True).click()
+    settle(page)
+    page.get_by_text("Fooled after").wait_for(timeout=30_000)
+    to_top(page, page.get_by_role("tablist"))
+    every_size("adversary")
+
+
+def adversarial_curves(page, every_size, runs_dir, robust):
+    """Evaluate's adversarial-accuracy curve: a robust preset's run (the file ``robust``, uploaded as this
+    browser's) beside the shipped wide network."""
+    from runner.identity import Identities
+    from runner.store import RunStore
+
+    (token,) = [c["value"] for c in page.context.cookies() if c["name"] == "mlp_owner"]
+    person = Identities(runs_dir).of_token(token)
+    for path, name in ((Path(robust), "robust.npz"), (ROOT / "models" / "wide.npz", "shipped wide.npz")):
+        RunStore(runs_dir).import_bytes(path.read_bytes(), name, person)   # Evaluate compares saved runs
+    nav(page, "Evaluate")
+    settle(page)
+    pick(page, "Run", "robust")
+    pick(page, "Compare with", "wide")
+    heading = page.get_by_role("heading", name="Adversarial accuracy: digits nudged on purpose")
+    page.get_by_text("A change of 0.1 is barely visible").wait_for(timeout=120_000)
+    to_top(page, heading)
+    every_size("adversarial")
+
+
 PHONE_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
                "Version/17.0 Mobile/15E148 Safari/604.1")
 """A phone's User-Agent (with "Mobi"): the app then lays pages out for a phone (``ui.narrow``)."""
 
 
-def tour(browser, url, folder, sizes, full, phone=False):
+def tour(browser, url, folder, sizes, full, phone=False, runs_dir=None, robust=None):
     page = browser.new_page(viewport={"width": sizes[0][0], "height": sizes[0][1]},
                             **({"user_agent": PHONE_AGENT} if phone else {}))
 
@@ -115,7 +166,7 @@ def tour(browser, url, folder, sizes, full, phone=False):
         for size in sizes:
             take(page, folder, name if len(sizes) == 1 and not full else f"{name}-", size, full)
 
-    page.goto(f"{url}/train?train_size=10000&epochs=40")
+    page.goto(f"{url}/train?epochs=60")
     settle(page)
     main_button(page, "Start").click()
     page.get_by_text("training", exact=True).wait_for(timeout=30_000)
@@ -140,6 +191,9 @@ def tour(browser, url, folder, sizes, full, phone=False):
     settle(page)
     every_size("mydigits")
     computes(page, every_size)
+    dreams(page, every_size)
+    if robust:
+        adversarial_curves(page, every_size, runs_dir, robust)
     nav(page, "Home")
     settle(page)
     every_size("home")
@@ -230,6 +284,8 @@ def main():
     parser.add_argument("--phone", action="store_true", help="say the browser is a phone (its User-Agent)")
     parser.add_argument("--only-class", action="store_true", help="only the Class page")
     parser.add_argument("--only-learn", action="store_true", help="only the Learn page")
+    parser.add_argument("--robust", help="a robust-preset run (python -m mlp train --preset robust --out FILE): "
+                        "Evaluate's adversarial curves show it beside the shipped wide network")
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
     folder = Path(args.out)
@@ -246,7 +302,7 @@ def main():
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
             if not (args.only_class or args.only_learn):
-                tour(browser, url, folder, sizes, args.full, args.phone)
+                tour(browser, url, folder, sizes, args.full, args.phone, runs_dir, args.robust)
             if not args.only_class:
                 learn_tour(browser, url, folder, sizes, args.full, args.phone)
             if not args.only_learn:

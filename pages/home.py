@@ -18,6 +18,7 @@ links.page_link("pages/weights.py", label="Look at its hidden units", icon=":mat
 links.page_link("pages/evaluate.py", label="See where it errs", icon=":material/fact_check:")
 links.page_link("pages/draw.py", label="Draw a digit for it", icon=":material/draw:")
 links.page_link("pages/computes.py", label="Watch it compute", icon=":material/account_tree:")
+links.page_link("pages/dreams.py", label="Fool it", icon=":material/psychology:")
 
 runs = identity.mine_first(state.store().list(), everything=False)
 active = state.registry().active()

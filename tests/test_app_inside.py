@@ -171,7 +171,7 @@ def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     shown = next(t for t in robustness["data"] if t["name"] == "small" and t["xaxis"] == "x")
     assert array(shown["y"]) == pytest.approx([100 * a for a in expected["rotation (degrees)"]])
     # beside them, the adversarial accuracy of both runs, as mlp.adversarial measures it
-    curves = next(s for s in figures(at).values() if "adversarial accuracy" in json.dumps(s["layout"].get("title")))
+    curves = next(s for s in figures(at).values() if "budget ε" in json.dumps(s["layout"], ensure_ascii=False))
     assert {t["name"] for t in curves["data"]} == {"small", "untrained"}
     small = next(t for t in curves["data"] if t["name"] == "small")
     curve = mlp.adversarial.adversarial_accuracy(mlp.load(RunStore(runs_dir).path(run_id)), x_test[:1000], y_test[:1000])

@@ -179,7 +179,8 @@ def test_the_adversarial_accuracy_curve_falls_as_the_budget_grows(fast, test_dig
     assert curve.accuracy[0] == pytest.approx(fast.accuracy(X, y))
     assert np.all(np.diff(curve.accuracy) <= 0)
     assert curve.accuracy[-1] < 0.5 * curve.accuracy[0]
-    assert seen == [0.25, 0.5, 0.75, 1.0]
+    assert seen == sorted(seen) and seen[-1] == 1.0 and {0.25, 0.5, 0.75} <= set(seen)
+    assert len(seen) > 4                                   # told within each budget's steps too
     # each point is a real attack: nudging the digits afresh at that budget fools at least as many
     alone = adversarial.nudge(fast, X, y, epsilon=0.05, steps=10)
     assert curve.accuracy[2] <= np.mean(~alone.fooled & (fast.predict(X) == y)) + 1e-12

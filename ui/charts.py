@@ -320,8 +320,7 @@ def adversarial_curves(results):
     for r, (name, curve) in enumerate(results):
         fig.add_scatter(x=list(curve.epsilons), y=[100 * a for a in curve.accuracy], mode="lines+markers",
                         name=as_text(name), line=dict(color=(TEST, TRAIN)[r % 2]))
-    fig.update_layout(height=330, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h", y=-0.25),
-                      title="adversarial accuracy")
+    fig.update_layout(height=330, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", y=-0.25))
     fig.update_xaxes(title="budget ε: the most any pixel may change (pixels are 0 to 1)")
     fig.update_yaxes(title="test accuracy (%)", range=[0, 100])
     return fig

@@ -21,6 +21,8 @@ WHAT = ("the ten digits", "a hidden unit")
 REGULARISER_LABELS = {"none": "none", "l2": "L2", "smoothing": "smoothing"}
 FRAMES = 16
 PLAIN = {"displaylogo": False, "displayModeBar": False}
+ANY = "any"
+"""The nudge's target meaning any digit but the one it is read as."""
 PERSIST = {"persist_state": "session"}
 
 CONTROLS = {"dr_steps": Steps(low=1, high=dreams.MAX_STEPS, step=1),
@@ -266,15 +268,15 @@ def _nudge_input(network):
 
 def _nudge_controls():
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
-    target = row.selectbox("Make it read", [None, *range(10)], key="dr_target", width=200,
-                           format_func=lambda t: "any wrong digit" if t is None else f"a {t}")
+    target = row.selectbox("Make it read", [ANY, *range(10)], key="dr_target", width=200,
+                           format_func=lambda t: "any wrong digit" if t == ANY else f"a {t}")
     steps = CONTROLS["dr_eps"]
     epsilon = row.slider("Budget ε", steps.low, steps.high, step=steps.step, key="dr_eps", width=240, **PERSIST,
                          help="The most any pixel may change (pixels run from 0, black, to 1, white).")
     steps = CONTROLS["dr_nudge_steps"]
     count = row.slider("Steps", steps.low, steps.high, step=steps.step, key="dr_nudge_steps", width=240, **PERSIST,
                        help="Signed gradient steps, each of 2.5 ε / steps; it stops at the first that fools.")
-    return target, float(epsilon), int(count)
+    return None if target == ANY else int(target), float(epsilon), int(count)
 
 
 def nudge_section(run, epoch, network):
