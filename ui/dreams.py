@@ -319,8 +319,8 @@ def _summary(network, x, digit, name, target, epsilon, steps, result, after):
     now = int(after.argmax())
     moved = (f"{counts['any']} of the 784 pixels changed, the largest by {np.abs(result.change).max():.3f} "
              f"(the budget ε allowed {epsilon:g})")
-    moved += (f"; {counts['full']} by the whole budget, {counts['half']} by at least half of it." if counts["half"]
-              else ".")
+    moved += (f"; {counts['full'] or 'none'} by the whole budget, {counts['half']} by at least half of it."
+              if counts["half"] else ".")
     if result.fooled[0]:
         taken = int(result.steps_taken[0])
         st.success(f"**Fooled** after {taken} step{'s' if taken != 1 else ''}: the network now reads {name} as a "
