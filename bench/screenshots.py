@@ -8,9 +8,10 @@
 It starts the app on 127.0.0.1 with an empty runs folder, trains a seed-preset run on all 60,000 images
 from the Train page (the picture of Train is taken while it trains), then visits Hidden weights,
 Evaluate (with a cell of the confusion matrix clicked), Draw (a "3" drawn with the mouse), My digits
-(that drawing kept), How it computes (the diagram, then one step of backprop applied ten times, then the last hidden layer's map),
-Dreams and adversaries (the shipped wide network's dreams, then the drawn 3 nudged until it is misread), Evaluate's
-adversarial curves of the ``--robust`` run beside wide (when given) and Home; then Learn (lesson 3 passed on two runs of the learner's), and Class as a teacher and a student.
+(that drawing kept), How it computes (the diagram, then one step of backprop applied ten times, then the last
+hidden layer's map), Dreams and adversaries (the shipped wide network's dreams, then the drawn 3 nudged until it is
+misread), Evaluate's adversarial curves of the ``--robust`` run beside wide (when given) and Home; then Learn
+(lesson 3 passed on two runs of the learner's), and Class as a teacher and a student.
 The README's pictures are these, at 1280×800: rerun the command after a change to the UI.
 """
 import argparse

@@ -127,5 +127,7 @@ def changed_pixels(change, epsilon):
     pixels moved at all, by at least ε/2, and by the whole budget ε (within float32's rounding)."""
     size = np.abs(np.asarray(change, np.float64))
     tolerance = 1e-6
-    return {"any": int((size > tolerance).sum()), "half": int((size >= epsilon / 2 - tolerance).sum() if epsilon else 0),
-            "full": int((size >= epsilon - tolerance).sum() if epsilon else 0)}
+    if not epsilon:
+        return {"any": int((size > tolerance).sum()), "half": 0, "full": 0}
+    return {"any": int((size > tolerance).sum()), "half": int((size >= epsilon / 2 - tolerance).sum()),
+            "full": int((size >= epsilon - tolerance).sum())}

@@ -7,7 +7,8 @@ From a start x (a blank, noise or a test digit, (n, 784), pixels in [0, 1]) each
 
 where the score (``scores``) is, for a digit, its log-odds against the other digits, and for a hidden unit
 its weighted sum z *before* its squashing: both are taken before the outputs squash them (a sigmoid's
-or softmax's output saturates near 1 and stops giving a gradient), so a dream keeps growing. The regulariser R decides whether the dream looks like a digit:
+or softmax's output saturates near 1 and stops giving a gradient), so a dream keeps growing. The
+regulariser R decides whether the dream looks like a digit:
 
     none        R = 0: the network's own taste, which is usually speckled noise it is sure about
     l2          R = ½ Σ x²: only the pixels worth their cost light up
@@ -50,7 +51,8 @@ def _penalty(images, regulariser):
     grad[:, :, :-1] -= across
     grad[:, 1:, :] += down
     grad[:, :-1, :] -= down
-    value = 0.5 * (np.square(across, dtype=np.float64).sum(axis=(1, 2)) + np.square(down, dtype=np.float64).sum(axis=(1, 2)))
+    value = 0.5 * (np.square(across, dtype=np.float64).sum(axis=(1, 2))
+                   + np.square(down, dtype=np.float64).sum(axis=(1, 2)))
     return value, grad.reshape(len(images), 784)
 
 

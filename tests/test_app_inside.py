@@ -174,7 +174,8 @@ def test_two_runs_confusion_matrices_side_by_side(trained_run, runs_dir):
     curves = next(s for s in figures(at).values() if "budget ε" in json.dumps(s["layout"], ensure_ascii=False))
     assert {t["name"] for t in curves["data"]} == {"small", "untrained"}
     small = next(t for t in curves["data"] if t["name"] == "small")
-    curve = mlp.adversarial.adversarial_accuracy(mlp.load(RunStore(runs_dir).path(run_id)), x_test[:1000], y_test[:1000])
+    saved = mlp.load(RunStore(runs_dir).path(run_id))
+    curve = mlp.adversarial.adversarial_accuracy(saved, x_test[:1000], y_test[:1000])
     assert array(small["x"]) == pytest.approx(curve.epsilons)
     assert array(small["y"]) == pytest.approx(100 * curve.accuracy)
     assert np.all(np.diff(array(small["y"])) <= 0)

@@ -90,8 +90,8 @@ def zero_gradient_warning(network, x, what):
     shares = dreams.vanished_slopes(network, x)
     layers = [f"{share:.0%} of hidden layer {l + 1}'s units" for l, share in enumerate(shares) if share > 0]
     if layers:
-        reason = (f"Backprop multiplies by every unit's slope on its way back to the pixels, and here {' and '.join(layers)} "
-                  f"are {WHY_ZERO[network.activation]}.")
+        reason = (f"Backprop multiplies by every unit's slope on its way back to the pixels, and here "
+                  f"{' and '.join(layers)} are {WHY_ZERO[network.activation]}.")
     else:
         reason = ("The output layer's units are saturated: their outputs round to their limits, so their slope "
                   "is 0 and nothing flows back.")
@@ -212,10 +212,10 @@ def _show_dreams(run, network, shown):
     if digits:
         read = [int(p.argmax()) for p in shown.probabilities[-1]]
         right = sum(r == i for i, r in enumerate(read))
-        st.caption(f"Each tile is the input that drives one digit's score up most from the chosen start; above it, "
-                   f"the digit dreamt of → what the network reads in it · how sure it is. It reads {right} of the ten "
-                   "dreams as their own digit. The score is the digit's log-odds against the nine others. Press "
-                   "Replay to watch them grow.")
+        st.caption("Each tile is the input that drives one digit's score up most from the chosen start; above it, "
+                   "the digit dreamt of → what the network reads in it · how sure it is. "
+                   f"It reads {right} of the ten dreams as their own digit. The score is the digit's log-odds "
+                   "against the nine others. Press Replay to watch them grow.")
     else:
         st.caption("The input that drives this unit's weighted sum z up most from the chosen start. Press Replay to "
                    "watch it grow.")
