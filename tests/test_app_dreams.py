@@ -146,3 +146,22 @@ def test_a_saturated_network_says_its_gradient_is_zero_instead_of_drawing_a_blan
     reads = int(network.predict(mnist[2][0][None])[0])
     at.selectbox(key="dr_target").set_value((reads + 1) % 10).run()
     assert "The gradient is zero" in texts(at.warning) and not at.success
+
+
+def test_two_untrained_runs_of_one_seed_are_dreamt_of_each_as_it_is(runs_dir):
+    """Same seed, same sizes: the same weights, but one is sigmoid and one ReLU. Each gets its own dreams
+    (the background task's key once held the weights alone, and the second run was shown the first's)."""
+    store, ids = RunStore(runs_dir), {}
+    for activation in ("sigmoid", "relu"):
+        ids[activation] = new_run_id()
+        store.save(ids[activation], mlp.Network([784, 16, 10], activation, "softmax", "cross_entropy", seed=3),
+                   RunMeta(activation, "done", owner=learner().owner))
+    for activation, run_id in ids.items():
+        at = finish_background(open_page(DREAMS, query={"run": run_id, "dream_steps": "10"}))
+        network = mlp.load(store.path(run_id))
+        expected = dreams.dream(network, dreams.start_images("blank", 10), np.arange(10), None, "smoothing", 1.0, 10,
+                                frames=16)
+        tiles = charts.mosaic(expected.images.reshape(10, 28, 28), 5)
+        shown = array(gallery(at)["data"][0]["z"])
+        np.testing.assert_allclose(np.nan_to_num(shown, nan=-1), np.nan_to_num(tiles, nan=-1), atol=1e-6,
+                                   err_msg=activation)

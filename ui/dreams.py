@@ -111,16 +111,38 @@ class DreamShown:
     names: tuple
 
 
-def _dream_task(network, start, units, layer, regulariser, strength, steps, names, progress):
-    result = dreams.dream(network, start, units, layer, regulariser, strength, steps, frames=FRAMES,
-                          progress=progress)
+def _dream_task(network, chosen, progress):
+    result = dreams.dream(network, chosen.start, chosen.units, chosen.layer, chosen.regulariser, chosen.strength,
+                          chosen.steps, frames=FRAMES, progress=progress)
     k, n = result.frames.shape[:2]
     probabilities = analysis.as_probabilities(network.forward(result.frames.reshape(k * n, 784))).reshape(k, n, 10)
-    return DreamShown(result, probabilities, names)
+    return DreamShown(result, probabilities, chosen.names)
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """What to dream of and how, as the controls say: row i climbs unit ``units[i]`` of ``layer`` (None:
+    the output layer, so digits), named ``names[i]``, from ``start`` (n, 784); ``origin`` says where
+    the start came from (what it is, and which test image), for the task's key."""
+
+    units: tuple
+    layer: int | None
+    names: tuple
+    start: np.ndarray
+    origin: tuple
+    regulariser: str
+    strength: float
+    steps: int
+
+    def key(self, network):
+        """The background task's key: these settings on this network (its architecture and weights:
+        two untrained networks of one seed share their weights, not their activations)."""
+        return ("dream", _version(network), self.units, self.layer, self.origin, self.regulariser, self.strength,
+                self.steps)
 
 
 def _version(network):
-    return hash(network.params.tobytes())
+    return (network.sizes, network.activation, network.output, network.loss_name, hash(network.params.tobytes()))
 
 
 def _hidden_units(network):
@@ -144,8 +166,8 @@ def _clicked_node(network):
         st.session_state["dr_rerun"] = True
 
 
-def _dream_controls(network):
-    """The dream's settings; returns (units, layer, names, start images, its key)."""
+def _dream_controls(network) -> DreamSettings:
+    """The dream's controls, and the settings they give."""
     x_test = state.dataset()[2]
     hidden = _hidden_units(network)
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
@@ -159,15 +181,15 @@ def _dream_controls(network):
             st.session_state["dr_unit"] = tuple(node) if node is not None and tuple(node) in hidden else hidden[0]
         unit = row.selectbox("Hidden unit", hidden, key="dr_unit", format_func=_unit_name,
                              help="Or click a hidden node on the diagram below.")
-        units, layer, names = [unit[1]], unit[0], (_unit_name(unit),)
+        units, layer, names = (unit[1],), unit[0], (_unit_name(unit),)
     else:
-        units, layer, names = list(range(10)), None, tuple(str(d) for d in range(10))
+        units, layer, names = tuple(range(10)), None, tuple(str(d) for d in range(10))
     start = row.segmented_control("Start from", dreams.STARTS, key="dr_start", **PERSIST) or "blank"
-    image = None
+    image, origin = None, (start,)
     if start == "test image":
         index = row.number_input(f"Test image (0–{len(x_test) - 1:,})", 0, len(x_test) - 1, key="dr_start_index",
                                  width=180, **PERSIST)
-        image = x_test[index]
+        image, origin = x_test[index], (start, int(index))
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
     regulariser = row.segmented_control(
         "Regulariser", dreams.REGULARISERS, key="dr_regulariser", format_func=REGULARISER_LABELS.get, **PERSIST,
@@ -178,16 +200,14 @@ def _dream_controls(network):
                           disabled=regulariser == "none", **PERSIST)
     steps = CONTROLS["dr_steps"]
     count = row.slider("Steps", steps.low, steps.high, step=steps.step, key="dr_steps", width=220, **PERSIST)
-    start_images = dreams.start_images(start, len(units), seed=0, image=image)
-    key = ("dream", _version(network), tuple(units), layer, start, st.session_state.get("dr_start_index", 0)
-           if start == "test image" else None, regulariser, float(strength), int(count))
-    return units, layer, names, start_images, regulariser, float(strength), int(count), key
+    return DreamSettings(units, layer, names, dreams.start_images(start, len(units), seed=0, image=image), origin,
+                         regulariser, float(strength), int(count))
 
 
 def dream_section(run, epoch, network):
-    units, layer, names, start, regulariser, strength, steps, key = _dream_controls(network)
-    task = background.start(key, _dream_task, network.copy(), start, units, layer, regulariser, strength, steps, names)
-    what = "the ten digits" if layer is None else names[0]
+    chosen = _dream_controls(network)
+    task = background.start(chosen.key(network), _dream_task, network.copy(), chosen)
+    what = "the ten digits" if chosen.layer is None else chosen.names[0]
     background.wait_and_show(task, f"Dreaming of {what}", lambda shown: _show_dreams(run, network, shown))
 
 
