@@ -86,7 +86,8 @@ WHY_ZERO = {"sigmoid": "saturated: their outputs round to exactly 0 or 1, where 
 
 
 def zero_gradient_warning(network, x, what):
-    """Say that the gradient is exactly zero, and why, in place of a picture that would not change."""
+    """Say that the gradient is exactly zero (so ``what``, in words), and why, in place of a picture that
+    would not change."""
     shares = dreams.vanished_slopes(network, x)
     layers = [f"{share:.0%} of hidden layer {l + 1}'s units" for l, share in enumerate(shares) if share > 0]
     if layers:
@@ -95,7 +96,7 @@ def zero_gradient_warning(network, x, what):
     else:
         reason = ("The output layer's units are saturated: their outputs round to their limits, so their slope "
                   "is 0 and nothing flows back.")
-    st.warning(f"**The gradient is zero**, so {what} cannot change: no pixel moves the score at all. {reason} "
+    st.warning(f"**The gradient is zero**, so {what}: no pixel moves the score at all. {reason} "
                "This is the vanishing gradient that also stops such a network from learning: weights this large "
                "(or a learning rate that was too high) saturate its units.", icon=":material/trending_flat:")
 
@@ -224,7 +225,7 @@ def _show_dreams(run, network, shown):
     d = shown.dream
     digits = len(shown.names) == 10 and shown.names[0] == "0"
     if d.flat.all():
-        zero_gradient_warning(network, d.frames[0, 0], "the dream")
+        zero_gradient_warning(network, d.frames[0, 0], "the dream's score cannot climb")
     columns = 5 if len(shown.names) > 1 else 1
     st.plotly_chart(charts.dream_animation(d.frames, d.frame_steps, _labels(shown, digits), columns=columns,
                                                  compact=ui.narrow()),
@@ -348,7 +349,7 @@ def _summary(network, x, digit, name, target, epsilon, steps, result, after):
         return
     aim = digit if target is None else target
     if not network.loss_input_gradient(x[None], [aim]).any():
-        zero_gradient_warning(network, x, "the digit")
+        zero_gradient_warning(network, x, "the digit cannot be nudged")
         return
     st.info(f"**Not fooled** within ε = {epsilon:g} and {steps} steps: it still reads a {now} ({after[now]:.0%}), not "
             f"{wanted}. {moved} Try a larger budget or more steps.", icon=":material/shield:")
