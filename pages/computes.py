@@ -3,22 +3,15 @@ what each layer sees, for any run at any moment of its training."""
 import streamlit as st
 
 import ui
-from ui import computes, hidden_units, picker
+from ui import computes, picker
 
 ui.ensure_navigation()
 
 st.title("How it computes")
 run = picker.run_picker()
-playing = hidden_units.playing(computes.SNAPSHOT)
 
 
-@st.fragment(run_every=1.0 if playing else None)
-def inside():
-    index = hidden_units.replay_controls(run.snapshot_epochs, key=computes.SNAPSHOT, label="Network after epoch")
-    if hidden_units.playing(computes.SNAPSHOT) != playing:
-        st.rerun()
-    epoch = float(run.snapshot_epochs[index])
-    network = computes.network_at(run, index)
+def inside(index, epoch, network):
     example = computes.choose_input(network)
     # Only the chosen view is computed and sent: the browser draws one view's charts, not three.
     diagram, step, maps = st.tabs(computes.VIEWS, key=computes.VIEW, on_change="rerun")
@@ -33,4 +26,4 @@ def inside():
             computes.layer_maps(run, index, network, example)
 
 
-inside()
+computes.replayed(run, computes.SNAPSHOT, inside)

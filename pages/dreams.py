@@ -3,7 +3,7 @@ change before the network misreads it, on the current run at any snapshot."""
 import streamlit as st
 
 import ui
-from ui import computes, dreams, hidden_units, picker
+from ui import computes, dreams, picker
 from ui.markdown import escape
 
 ui.ensure_navigation()
@@ -12,16 +12,9 @@ st.title("Dreams and adversaries")
 run = picker.run_picker()
 for note in dreams.linked_settings():
     st.warning(f"From the link: {escape(note)}.", icon=":material/link:")
-playing = hidden_units.playing(dreams.SNAPSHOT)
 
 
-@st.fragment(run_every=1.0 if playing else None)
-def inside():
-    index = hidden_units.replay_controls(run.snapshot_epochs, key=dreams.SNAPSHOT, label="Network after epoch")
-    if hidden_units.playing(dreams.SNAPSHOT) != playing:
-        st.rerun()
-    epoch = float(run.snapshot_epochs[index])
-    network = computes.network_at(run, index)
+def inside(index, epoch, network):
     imagined, fooled = st.tabs(dreams.VIEWS, key=dreams.VIEW, on_change="rerun")
     if imagined.open:
         with imagined:
@@ -31,4 +24,4 @@ def inside():
             dreams.nudge_section(run, epoch, network)
 
 
-inside()
+computes.replayed(run, dreams.SNAPSHOT, inside)

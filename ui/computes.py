@@ -14,7 +14,7 @@ from mlp import analysis
 from mlp import trace as tracing
 from mlp.config import MAX_LR
 from mlp.data import tested_rows
-from ui import background, charts, identity, learn, network_charts, state
+from ui import background, charts, hidden_units, identity, learn, network_charts, state
 from ui.errors import failure_text
 from ui.markdown import escape
 
@@ -48,6 +48,22 @@ def network_at(run, index):
     network = run.network.copy()
     network.params[...] = run.snapshots[index]
     return network
+
+
+def replayed(run, key, draw):
+    """The run at the snapshot its slider (with Play) chooses, kept under ``key``: ``draw(index, epoch,
+    network)`` runs in a fragment, which the replay reruns once a second, so only it redraws while playing.
+    How it computes and Dreams and adversaries look at a run this way."""
+    playing = hidden_units.playing(key)
+
+    @st.fragment(run_every=1.0 if playing else None)
+    def at_snapshot():
+        index = hidden_units.replay_controls(run.snapshot_epochs, key=key, label="Network after epoch")
+        if hidden_units.playing(key) != playing:
+            st.rerun()
+        draw(index, float(run.snapshot_epochs[index]), network_at(run, index))
+
+    at_snapshot()
 
 
 def _draw_at_random(limit):
