@@ -66,10 +66,22 @@ def replayed(run, key, draw):
     at_snapshot()
 
 
-def _draw_at_random(limit):
-    st.session_state["cs_draws"] = st.session_state.get("cs_draws", 0) + 1
-    rng = np.random.default_rng(st.session_state["cs_draws"])
-    st.session_state["cs_index"] = int(rng.integers(limit))
+def draw_at_random(key, limit):
+    """Set the number input ``key`` to a digit drawn at random below ``limit``: the n-th draw of a session
+    from ``np.random.default_rng(n)``, so a session's draws can be replayed."""
+    draws = f"{key}_draws"
+    st.session_state[draws] = st.session_state.get(draws, 0) + 1
+    st.session_state[key] = int(np.random.default_rng(st.session_state[draws]).integers(limit))
+
+
+def drawing():
+    """The Draw page's last drawing as the network receives it (784,), or None, saying where to draw one."""
+    x = st.session_state.get(DRAWING)
+    if x is None:
+        st.info("Draw a digit on the **Draw** page first; it appears here.", icon=":material/draw:")
+        st.page_link("pages/draw.py", label="Go to Draw", icon=":material/draw:")
+        return None
+    return np.asarray(x, np.float32)
 
 
 def _next_mistake(network, source):
@@ -93,23 +105,21 @@ def choose_input(network, allow_drawing=True) -> Example | None:
     source = row.segmented_control("Input", SOURCES if allow_drawing else SOURCES[:2], key="cs_source",
                                    default=SOURCES[0]) or SOURCES[0]
     if source == "my drawing":
-        x = st.session_state.get(DRAWING)
+        x = drawing()
         if x is None:
-            st.info("Draw a digit on the **Draw** page first; it appears here.", icon=":material/draw:")
-            st.page_link("pages/draw.py", label="Go to Draw", icon=":material/draw:")
             return None
         guess = int(network.predict(x[None])[0])
         label = row.selectbox("Its digit", list(range(10)), index=guess, key="cs_drawing_label",
                               help="What you meant to draw: the target the backprop step aims for.")
-        return Example(np.asarray(x, np.float32), int(label), "your drawing", ("drawing", x.tobytes()))
+        return Example(x, int(label), "your drawing", ("drawing", x.tobytes()))
     X, y = (x_test, y_test) if source == "test digit" else (x_train, y_train)
     st.session_state.setdefault("cs_index", 0)
     if st.session_state["cs_index"] >= len(y):
         st.session_state["cs_index"] = 0
     index = row.number_input(f"{source.capitalize()} number (0–{len(y) - 1:,})", 0, len(y) - 1, key="cs_index",
                              width=220)
-    row.button("Another at random", key="cs_random", icon=":material/casino:", on_click=_draw_at_random,
-               args=(len(y),))
+    row.button("Another at random", key="cs_random", icon=":material/casino:", on_click=draw_at_random,
+               args=("cs_index", len(y)))
     row.button("One it gets wrong", key="cs_mistake", icon=":material/error:", on_click=_next_mistake,
                args=(network, source), help="The next digit, after this one, that the network misreads.")
     if st.session_state.pop("cs_no_mistake", False):

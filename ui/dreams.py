@@ -263,27 +263,20 @@ def _follow(run, network, shown):
 
 
 # ---- adversarial nudges --------------------------------------------------------------------------------
-def _random_test_digit():
-    st.session_state["dr_draws"] = st.session_state.get("dr_draws", 0) + 1
-    st.session_state["dr_index"] = int(np.random.default_rng(st.session_state["dr_draws"]).integers(10_000))
-
-
 def _nudge_input(network):
     """(x (784,), the digit to move away from, a name) or None: a test digit, or the Draw page's drawing."""
     _, _, x_test, y_test = state.dataset()
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
     source = row.segmented_control("Nudge", ("test digit", "my drawing"), key="dr_source", **PERSIST) or "test digit"
     if source == "my drawing":
-        x = st.session_state.get(computes.DRAWING)
+        x = computes.drawing()
         if x is None:
-            st.info("Draw a digit on the **Draw** page first; it appears here.", icon=":material/draw:")
-            st.page_link("pages/draw.py", label="Go to Draw", icon=":material/draw:")
             return None
-        x = np.asarray(x, np.float32)
         return x, int(network.predict(x[None])[0]), "your drawing"
     index = row.number_input(f"Test digit (0–{len(y_test) - 1:,})", 0, len(y_test) - 1, key="dr_index", width=180,
                              **PERSIST)
-    row.button("Another at random", key="dr_random", icon=":material/casino:", on_click=_random_test_digit)
+    row.button("Another at random", key="dr_random", icon=":material/casino:", on_click=computes.draw_at_random,
+               args=("dr_index", len(y_test)))
     return x_test[index], int(y_test[index]), f"test digit {index}"
 
 
