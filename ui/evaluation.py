@@ -95,14 +95,24 @@ def mistake_card(x, probabilities, true_digit, scale=3, bar_width=6, height=84):
 ROBUSTNESS_DIGITS = 2_000
 
 
-def _measure_robustness(named_networks, progress):
-    """[(name, robustness result)] of each (name, network), one after the other."""
+def _measure_each(named_networks, measure, digits, progress):
+    """[(name, ``measure(network, X, y, progress=...)``)] of each (name, network), one after the other, on
+    the first ``digits`` test images; ``progress`` is told the share of the whole done."""
     _, _, x_test, y_test = state.dataset()
-    X, y, results = x_test[:ROBUSTNESS_DIGITS], y_test[:ROBUSTNESS_DIGITS], []
+    X, y, results = x_test[:digits], y_test[:digits], []
     for i, (name, network) in enumerate(named_networks):
         share = lambda f, i=i: progress((i + f) / len(named_networks))   # noqa: E731
-        results.append((name, augment.robustness(network, X, y, progress=share)))
+        results.append((name, measure(network, X, y, progress=share)))
     return results
+
+
+def _in_background(kind, runs, measure, digits, label, chart):
+    """``measure`` each (id, name, network) of ``runs`` in the background (``_measure_each``), once per
+    version of their weights, and ``chart`` the results once there, with a progress bar meanwhile."""
+    key = (kind,) + tuple((run_id, name, _version(run_id, network)) for run_id, name, network in runs)
+    task = background.start(key, _measure_each, [(name, network.copy()) for _, name, network in runs], measure,
+                            digits)
+    background.wait_and_show(task, label, chart)
 
 
 def _version(run_id, network):
@@ -117,9 +127,8 @@ def robustness(runs):
     """Test accuracy of each (id, name, network) in ``runs`` against rotation, shift and pixel noise,
     so a learner sees what augmentation buys. Measured in the background (about a second a network
     on two cores), once per version of the weights."""
-    key = ("robustness",) + tuple((run_id, name, _version(run_id, network)) for run_id, name, network in runs)
-    task = background.start(key, _measure_robustness, [(name, network.copy()) for _, name, network in runs])
-    background.wait_and_show(task, f"Turning, moving and blurring {ROBUSTNESS_DIGITS:,} test digits", _robustness_chart)
+    _in_background("robustness", runs, augment.robustness, ROBUSTNESS_DIGITS,
+                   f"Turning, moving and blurring {ROBUSTNESS_DIGITS:,} test digits", _robustness_chart)
 
 
 def _robustness_chart(results):
@@ -129,24 +138,12 @@ def _robustness_chart(results):
                "from the centred, upright digits it was shown.")
 
 
-def _measure_adversarial(named_networks, progress):
-    """[(name, ``mlp.adversarial.AdversarialCurve``)] of each (name, network), one after the other."""
-    _, _, x_test, y_test = state.dataset()
-    X, y, results = x_test[:adversarial.CURVE_DIGITS], y_test[:adversarial.CURVE_DIGITS], []
-    for i, (name, network) in enumerate(named_networks):
-        share = lambda f, i=i: progress((i + f) / len(named_networks))   # noqa: E731
-        results.append((name, adversarial.adversarial_accuracy(network, X, y, progress=share)))
-    return results
-
-
 def adversarial_robustness(runs):
     """Accuracy of each (id, name, network) in ``runs`` on test digits nudged within a growing budget ε
     (``mlp.adversarial``), beside the robustness curves: measured in the background, once per version
     of the weights (a few seconds for the largest networks the app accepts)."""
-    key = ("adversarial",) + tuple((run_id, name, _version(run_id, network)) for run_id, name, network in runs)
-    task = background.start(key, _measure_adversarial, [(name, network.copy()) for _, name, network in runs])
-    background.wait_and_show(task, f"Nudging {adversarial.CURVE_DIGITS:,} test digits against the network",
-                             _adversarial_chart)
+    _in_background("adversarial", runs, adversarial.adversarial_accuracy, adversarial.CURVE_DIGITS,
+                   f"Nudging {adversarial.CURVE_DIGITS:,} test digits against the network", _adversarial_chart)
 
 
 def _adversarial_chart(results):
