@@ -56,11 +56,14 @@ def _penalty(images, regulariser):
     return value, grad.reshape(len(images), 784)
 
 
-def _last_sums(network, X, top):
-    """(what layer ``top`` receives (n, fan_in), its weighted sums Z (n, fan_out) in float64)."""
+def _forward(network, X):
     with np.errstate(over="ignore"):
-        inputs = network.forward_all(X)[top]
-    return inputs, inputs.astype(np.float64) @ network.weights[top] + network.biases[top]
+        return network.forward_all(X)
+
+
+def _sums(network, acts, top):
+    """Layer ``top``'s weighted sums Z (n, fan_out) in float64, from the forward pass ``acts``."""
+    return acts[top].astype(np.float64) @ network.weights[top] + network.biases[top]
 
 
 def _others(Z, units):
@@ -83,7 +86,7 @@ def scores(network, X, units, layer=None):
     It grows while the network grows surer of d *and* less sure of every other digit, where p_d alone
     stops near 1 (a dream would stay faint) and z_d alone can rise while another digit's rises faster."""
     top = len(network.weights) - 1 if layer is None else int(layer)
-    Z = _last_sums(network, X, top)[1]
+    Z = _sums(network, _forward(network, X), top)
     own = Z[np.arange(len(X)), units]
     return own if top < len(network.weights) - 1 else own - _others(Z, units)[0]
 
@@ -93,11 +96,12 @@ def score_gradient(network, X, units, layer=None):
     started from the score's gradient against the layer's weighted sums Z: e_j for a hidden unit j,
     e_d - q for digit d, q being the softmax over the other digits' z (q_d = 0)."""
     top = len(network.weights) - 1 if layer is None else int(layer)
+    acts = _forward(network, X)                     # one forward pass, for the seed and for backprop
     seed = np.zeros((len(X), network.sizes[top + 1]))
     seed[np.arange(len(X)), units] = 1.0
     if top == len(network.weights) - 1:
-        seed -= _others(_last_sums(network, X, top)[1], units)[1]
-    return network.input_gradient(X, seed, before_squashing=True, layer=top)
+        seed -= _others(_sums(network, acts, top), units)[1]
+    return network.input_gradient(X, seed, before_squashing=True, layer=top, acts=acts)
 
 
 @dataclass(frozen=True)

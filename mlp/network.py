@@ -192,7 +192,7 @@ class Network:
             loss = self.backprop(acts, one_hot(y, self.dtype), ws, l2, masks)
         return loss, [(dW.copy(), db.copy()) for dW, db in zip(ws.dW, ws.db)]
 
-    def input_gradient(self, X, output_grad, before_squashing=False, layer=None):
+    def input_gradient(self, X, output_grad, before_squashing=False, layer=None, acts=None):
         """d(score)/dX for inputs X (n, 784), where ``output_grad`` (n, sizes[layer + 1]) is d(score)/d(outputs)
         of layer ``layer`` (default: the output layer; 0 is the first hidden layer).
 
@@ -200,13 +200,15 @@ class Network:
         ``before_squashing``, ``output_grad`` is taken against that layer's weighted sums Z (the logits
         of a softmax, a unit's z before its sigmoid) instead of its activations: those do not saturate,
         so a confident answer still has a readable gradient. The dreams (``mlp.dreams``) and the
-        adversarial nudges (``mlp.adversarial``) climb these gradients.
+        adversarial nudges (``mlp.adversarial``) climb these gradients. ``acts``: X's forward pass
+        (``forward_all``), where the caller has made it already.
         """
         top = len(self.weights) - 1 if layer is None else int(layer)
         if not 0 <= top < len(self.weights):
             raise ValueError(f"layer {layer} is not one of this network's {len(self.weights)} layers")
-        with np.errstate(over="ignore"):
-            acts = self.forward_all(X)
+        if acts is None:
+            with np.errstate(over="ignore"):
+                acts = self.forward_all(X)
         delta = np.array(output_grad, self.dtype)
         if delta.shape != acts[top + 1].shape:
             raise ValueError(f"expected a gradient of shape {acts[top + 1].shape}, got {delta.shape}")
