@@ -1,5 +1,6 @@
 """Helpers for AppTest tests: a fresh runs folder per test, and waiting for background jobs."""
 import base64
+import json
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,8 @@ def array(value):
             shape = [int(n) for n in shape.split(",")]
         return data.reshape(shape) if shape else data
     return np.array(value, dtype=float)
+
+
+def figures(at):
+    """{chart id: the Plotly figure's JSON} of every chart on the page."""
+    return {chart.proto.id: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}

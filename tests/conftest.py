@@ -218,6 +218,12 @@ def browser_person(page, runs_dir):
     return Identities(runs_dir).of_token(token)
 
 
+def nav(page, name):
+    """Go to a page through the sidebar's navigation, and wait for it to settle."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+    wait_for_app(page)
+
+
 def button(page, name):
     """A button of the app's own page (not Streamlit's header, whose Stop button shares a name)."""
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)

@@ -7,17 +7,13 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import array, finish_background, learner, open_page, plain
+from apptest_helpers import array, figures, finish_background, learner, open_page, plain
 from mlp import adversarial, dreams
 from mlp.runs import RunMeta
 from runner.store import RunStore, new_run_id
 from ui import charts
 
 DREAMS = "pages/dreams.py"
-
-
-def figures(at):
-    return {chart.proto.id: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
 
 
 def gallery(at):

@@ -6,7 +6,7 @@ import pytest
 
 import mlp
 import mlp.adversarial
-from apptest_helpers import array, finish_background, learner, open_page, plain
+from apptest_helpers import array, figures, finish_background, learner, open_page, plain
 from runner.store import RunStore, new_run_id
 from mlp.runs import RunMeta
 
@@ -25,10 +25,6 @@ def trained_run(runs_dir, small_mnist):
         test_accuracy=trainer.history[-1].test_accuracy, owner=learner().owner),
         [s.params for s in trainer.snapshots], [s.epoch for s in trainer.snapshots])
     return run_id, trainer
-
-
-def figures(at):
-    return {chart.proto.id: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
 
 
 def figure_with_title(at, words):

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import TEACHER_KEY, browser_person, button, wait_for_app, wait_until_saved
+from conftest import TEACHER_KEY, browser_person, button, nav, wait_for_app, wait_until_saved
 from runner.classes import Classroom
 from runner.database import open_database
 from runner.identity import Identities
@@ -15,11 +15,6 @@ from runner.store import RunStore
 
 WITHIN = ("train_size=3000&epochs=2&layers=784-16-10&activation=relu&output=softmax&loss=cross_entropy"
           "&optimizer=adam&lr=0.003&batch_size=32&init=he&shuffle=1")
-
-
-def nav(page, name):
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-    wait_for_app(page)
 
 
 def become_teacher(page, url, runs):

@@ -4,13 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import wait_for_app
+from conftest import nav, wait_for_app
 from test_browser_draw import draw
-
-
-def nav(page, name):
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-    wait_for_app(page)
 
 
 NODE_POSITION = """([layer, unit]) => {

@@ -19,11 +19,6 @@ def identity_cookie(context):
     return cookie
 
 
-def nav(page, name):
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-    wait_for_app(page)
-
-
 def open_panel(page):
     page.get_by_test_id("stSidebar").get_by_test_id("stPopoverButton").first.click()
 

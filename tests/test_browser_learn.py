@@ -8,12 +8,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import button, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
-
-
-def nav(page, name):
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
-    wait_for_app(page)
+from conftest import button, nav, require_chromium, start_server, stop_server, wait_for_app, wait_until_saved
 
 
 def main(page):
