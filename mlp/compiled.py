@@ -207,7 +207,7 @@ class Steps:
         self.grads = np.zeros(size, dtype)
         self.acts = np.zeros(batch * acts, dtype)
         self.deltas = np.zeros(batch * acts, dtype)
-        self.scratch = np.zeros((batch, network.sizes[0]), np.int16)
+        self.scratch = np.zeros(batch * network.sizes[0], np.int16)
         X = np.ascontiguousarray(X, network.dtype)      # as the engine's forward pass casts it
         X_extra = np.zeros((0, network.sizes[0]), X.dtype) if X_extra is None else X_extra
         y_extra = np.zeros(0, np.int64) if y_extra is None else y_extra

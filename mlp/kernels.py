@@ -177,43 +177,80 @@ def _loss_and_delta(loss_code, out_code, A, labels, n, D):
 
 
 @jit
-def _sample(X, X_extra, r):
-    """Row r of the epoch's samples: X[r], or past X's end the learner's digit X_extra[(r - n) % m]."""
-    return X[r] if r < X.shape[0] else X_extra[(r - X.shape[0]) % X_extra.shape[0]]
-
-
-@jit
 def lit_pixels(X):
     """Where each image of X (n, 784) is not 0: ``pixels[starts[r]:starts[r + 1]]`` (int16) are image r's
     lit pixels. Made once per run (a fifth of X's size for MNIST), so no epoch scans X for them."""
     counts = np.zeros(X.shape[0] + 1, np.int64)
     for r in range(X.shape[0]):
         counts[r + 1] = counts[r] + np.count_nonzero(X[r])
-    pixels, lit = np.empty(counts[-1], np.int16), np.empty(X.shape[1], np.int16)
+    pixels = np.empty(counts[-1] + X.shape[1], np.int16)       # room for _scan's writes past the last
     for r in range(X.shape[0]):
-        pixels[counts[r]:counts[r + 1]] = lit[:_scan(X[r], lit)]
-    return pixels, counts
+        _scan(X, r, pixels, counts[r])
+    return pixels[:counts[-1]].copy(), counts
 
 
 @jit
-def _scan(x, lit):
-    """Write the indices of x's lit pixels into lit (which has room for all of x); return how many.
-    Branch-free: every index is written and the count moves past the lit ones only (three times faster
-    than testing each pixel)."""
-    count = 0
-    for i in range(x.size):
+def _scan(images, row, lit, begin):
+    """Write the indices of the lit pixels of images[row] into lit from ``begin`` on (lit has room for
+    all of the row's pixels there); return how many. Branch-free: every index is written and the count
+    moves past the lit ones only (three times faster than testing each pixel)."""
+    count = begin
+    for i in range(images.shape[1]):
         lit[count] = i
-        count += x[i] != 0
-    return count
+        count += images[row, i] != 0
+    return count - begin
 
 
 @jit
-def _lit(X, X_extra, pixels, starts, r, scratch):
-    """The lit pixels of the epoch's sample r: from ``lit_pixels`` for X's images, scanned into
-    ``scratch`` for a learner's digit."""
+def _lit_span(X, X_extra, starts, scratch, r, s):
+    """Where the lit pixels of the epoch's sample r (the batch's sample s) are listed: (begin, end) in
+    the ``lit_pixels`` of X for X's images; for a learner's digit, scanned now into ``scratch`` at
+    sample s's place. Indices, not slices: a slice is a new array, and each array made in the loops
+    costs two atomic reference counts, as much as the arithmetic of a small layer."""
     if r < X.shape[0]:
-        return pixels[starts[r]:starts[r + 1]]
-    return scratch[:_scan(X_extra[(r - X.shape[0]) % X_extra.shape[0]], scratch)]
+        return starts[r], starts[r + 1]
+    begin = s * X.shape[1]
+    return begin, begin + _scan(X_extra, (r - X.shape[0]) % X_extra.shape[0], scratch, begin)
+
+
+@jit_sums
+def _first_sums(Z, s, bias, W, images, row, lit, begin, end):
+    """Z[s] ← bias + images[row] W over the row's lit pixels lit[begin:end] only: the first layer's
+    weighted sums of one sample, four rows of W at a time (a quarter of the stores)."""
+    kind = W.dtype.type
+    for j in range(W.shape[1]):
+        Z[s, j] = bias[j]
+    k = begin
+    while k + 4 <= end:
+        i0, i1, i2, i3 = lit[k], lit[k + 1], lit[k + 2], lit[k + 3]
+        x0, x1, x2, x3 = kind(images[row, i0]), kind(images[row, i1]), kind(images[row, i2]), kind(images[row, i3])
+        for j in range(W.shape[1]):
+            Z[s, j] += (x0 * W[i0, j] + x1 * W[i1, j]) + (x2 * W[i2, j] + x3 * W[i3, j])
+        k += 4
+    for k in range(k, end):
+        i = lit[k]
+        xi = kind(images[row, i])
+        for j in range(W.shape[1]):
+            Z[s, j] += xi * W[i, j]
+
+
+@jit_sums
+def _first_gradient(G, D, s, images, row, lit, begin, end, lr, in_place):
+    """The first layer's gradient of one sample, images[row]^T D[s], on its lit pixels' rows only (the
+    others are exactly 0): added to G, or ``in_place`` (G the weights) subtracted times lr at once."""
+    kind = G.dtype.type
+    if in_place:
+        for k in range(begin, end):
+            i = lit[k]
+            xi = kind(images[row, i])
+            for j in range(G.shape[1]):
+                G[i, j] -= (xi * D[s, j]) * lr
+    else:
+        for k in range(begin, end):
+            i = lit[k]
+            xi = kind(images[row, i])
+            for j in range(G.shape[1]):
+                G[i, j] += xi * D[s, j]
 
 
 @jit
@@ -259,29 +296,20 @@ def _blocks(buffer, layout, batch):
 
 
 @jit_sums
-def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, rows, n, scratch):
-    """The forward pass of the batch's n samples ``rows`` into the blocks ``As``, layer after layer."""
+def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, rows, start, n, scratch):
+    """The forward pass of the batch's n samples rows[start:start + n] into the blocks ``As``, layer
+    after layer."""
     for l in range(layers):
         W, bias, Z = Ws[l], bs[l], As[l]
         fan_in, fan_out = W.shape
         if l == 0:
             for s in range(n):
-                x, lit = _sample(X, X_extra, rows[s]), _lit(X, X_extra, pixels, starts, rows[s], scratch[s])
-                for j in range(fan_out):
-                    Z[s, j] = bias[j]
-                k = 0
-                while k + 4 <= lit.size:                 # four rows at a time: a quarter of the stores
-                    i0, i1, i2, i3 = lit[k], lit[k + 1], lit[k + 2], lit[k + 3]
-                    x0, x1 = W.dtype.type(x[i0]), W.dtype.type(x[i1])
-                    x2, x3 = W.dtype.type(x[i2]), W.dtype.type(x[i3])
-                    for j in range(fan_out):
-                        Z[s, j] += (x0 * W[i0, j] + x1 * W[i1, j]) + (x2 * W[i2, j] + x3 * W[i3, j])
-                    k += 4
-                for k in range(k, lit.size):
-                    i = lit[k]
-                    xi = W.dtype.type(x[i])
-                    for j in range(fan_out):
-                        Z[s, j] += xi * W[i, j]
+                r = rows[start + s]
+                begin, end = _lit_span(X, X_extra, starts, scratch, r, s)
+                if r < X.shape[0]:
+                    _first_sums(Z, s, bias, W, X, r, pixels, begin, end)
+                else:
+                    _first_sums(Z, s, bias, W, X_extra, (r - X.shape[0]) % X_extra.shape[0], scratch, begin, end)
         else:
             A = As[l - 1]
             for s in range(n):
@@ -295,8 +323,8 @@ def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, star
 
 
 @jit_sums
-def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, rows, n, scratch, lr,
-              in_place):
+def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, rows, start, n, scratch,
+              lr, in_place):
     """Backprop of the batch whose output dL/dz is in the last of the blocks ``Ds``. Adds the gradient
     to the views ``Gs`` (weights) and ``gbs`` (biases) or, ``in_place`` (one-sample SGD, those being
     the parameters' own views), subtracts lr × it at once, each layer's only after δ_prev = δ W^T has
@@ -325,16 +353,13 @@ def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, star
                             G[i, j] += ai * D[s, j]
         else:
             for s in range(n):
-                x, lit = _sample(X, X_extra, rows[s]), _lit(X, X_extra, pixels, starts, rows[s], scratch[s])
-                for k in range(lit.size):
-                    i = lit[k]
-                    xi = W.dtype.type(x[i])
-                    if in_place:
-                        for j in range(fan_out):
-                            G[i, j] -= (xi * D[s, j]) * lr
-                    else:
-                        for j in range(fan_out):
-                            G[i, j] += xi * D[s, j]
+                r = rows[start + s]
+                begin, end = _lit_span(X, X_extra, starts, scratch, r, s)
+                if r < X.shape[0]:
+                    _first_gradient(G, D, s, X, r, pixels, begin, end, lr, in_place)
+                else:
+                    _first_gradient(G, D, s, X_extra, (r - X.shape[0]) % X_extra.shape[0], scratch, begin, end,
+                                    lr, in_place)
         for s in range(n):
             if in_place:
                 for j in range(fan_out):
@@ -402,7 +427,7 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
                    X_extra[(r - n) % m], the learner's own digits (m of them, each standing for
                    several rows)
     acts, deltas   (batch × units of all layers,) scratch, layer after layer (``_block``);
-    scratch        (batch, 784) int16: the lit pixels of the batch's learner digits
+    scratch        (batch × 784,) int16: the lit pixels of the batch's learner digits, sample after sample
     """
     hidden_code, out_code, loss_code, optimizer = codes[0], codes[1], codes[2], codes[3]
     lr, l2 = hyper[LR], hyper[L2]
@@ -416,18 +441,17 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
     for k in range(first, last):
         start = k * batch
         n = min(start + batch, rows.size) - start
-        batch_rows = rows[start:start + n]
         in_place = n == 1 and optimizer == SGD and l2 == 0
         if not in_place:
             grads[:] = 0.0
         for s in range(n):
-            r = batch_rows[s]
+            r = rows[start + s]
             labels_of_batch[s] = labels[r] if r < X.shape[0] else labels_extra[(r - X.shape[0]) % X_extra.shape[0]]
-        _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, batch_rows, n, scratch)
+        _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, rows, start, n, scratch)
         loss = _loss_and_delta(loss_code, out_code, As[layers - 1], labels_of_batch, n, Ds[layers - 1])
         targets, target_biases = (Ws, bs) if in_place else (Gs, gbs)
-        _backward(Ws, targets, target_biases, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, batch_rows,
-                  n, scratch, rate, in_place)
+        _backward(Ws, targets, target_biases, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, rows,
+                  start, n, scratch, rate, in_place)
         loss /= n
         if l2 != 0:
             decay, squares = params.dtype.type(l2), 0.0
