@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import llvmlite.binding
 from numba import njit
 
 from .compiled import CACHING
@@ -74,6 +75,13 @@ MAX_LAYERS = 5
 """Weight layers the loops take (the config's 4 hidden layers at most, and the output layer)."""
 LR, L2, MU, BETA1, BETA2, EPS = range(6)
 """Entries of ``hyper`` (float64): learning rate, L2 strength, momentum, Adam's β1, β2 and ε."""
+
+llvmlite.binding.set_option("mlp.kernels", "-force-vector-interleave=1")
+"""LLVM vectorises a loop 8 floats at a time (256-bit) and, by default, four such vectors per turn, so a
+loop of fewer than 32 turns, such as a row of the seed network's 16 units, ran 4 floats at a time in its
+remainder loop. One vector per turn takes a 16-unit row in two: 12 to 14% off a seed epoch and off
+Adam with batch 32 (``bench/speed.py``, 2026-12-03), the fused Adam pass unchanged. (An LLVM setting for
+the whole process: in the app's processes Numba compiles these loops only.)"""
 
 jit = njit(cache=CACHING, nogil=True, error_model="numpy")
 """nogil: a worker's other threads (its commands, its updates) run while a loop trains.
