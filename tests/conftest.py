@@ -29,6 +29,34 @@ for runs of a few hundred images. tests/test_kernels.py starts processes with th
 spare, the command line, a fresh cache), and this process keeps them (it read MLP_KERNELS above)."""
 
 
+# ---- AppTest: Streamlit's scan of the installed packages, once per test session --------------------
+def _scan_installed_components_once():
+    """Every new AppTest rescans all installed packages' metadata for Streamlit "v2" components
+    (``streamlit.components.v2.manifest_scanner.scan_component_manifests``, from AppTest's ``_run``):
+    0.3 s each time, for the same answer while the tests run, and over the suite's hundreds of AppTests
+    minutes of it. Scanned once here instead, as a server scans once when it starts. Where a Streamlit
+    version has no such scanner, nothing changes (the tests are only slower)."""
+    import functools
+
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:
+        return
+    scan = getattr(manifest_scanner, "scan_component_manifests", None)
+    if scan is None or hasattr(scan, "scanned"):
+        return
+    scanned = functools.cache(scan)
+
+    def scan_once(max_workers=None):
+        return list(scanned())
+
+    scan_once.scanned, scan_once.__wrapped__ = scanned, scan
+    manifest_scanner.scan_component_manifests = scan_once
+
+
+_scan_installed_components_once()
+
+
 # ---- people: who acts, for the run service's ownership checks (runner.identity) ---------------------
 from runner.identity import Person  # noqa: E402
 

@@ -28,6 +28,22 @@ def set_small_run(at, **changes):
     return at.run()
 
 
+def test_apptests_share_streamlits_one_scan_of_the_installed_components(runs_dir):
+    """conftest scans the installed packages for Streamlit components once, not for every AppTest: the
+    same answer as Streamlit's own scan, and two new AppTests scan nothing more."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan_once = manifest_scanner.scan_component_manifests
+    assert sorted(str(root) for _, root in scan_once()) == \
+        sorted(str(root) for _, root in scan_once.__wrapped__())
+    open_page()
+    scans = scan_once.scanned.cache_info()
+    open_page()
+    open_page(TRAIN)
+    after = scan_once.scanned.cache_info()
+    assert after.misses == scans.misses == 1 and after.hits >= scans.hits + 2
+
+
 def test_home_page_renders_and_links_to_training(runs_dir):
     at = open_page()
     assert at.title[0].value == "Train a neural network from scratch"
