@@ -20,10 +20,16 @@ from mlp.network import Network
 from mlp.optimizers import Adam, Momentum
 from conftest import ROOT
 
+try:
+    import numba  # noqa: F401
+    NUMBA = True
+except ImportError:
+    NUMBA = False
+pytestmark = pytest.mark.skipif(not NUMBA, reason="Numba cannot be imported here (the fallback is tested by "
+                                                  ".ci/run's step without it)")
 K = compiled.kernels(np.float64)
-pytestmark = pytest.mark.skipif(K is None or compiled.kernels(np.float32) is None,
-                                reason="Numba is not available here (the fallback is tested by .ci/run's "
-                                       "step without it)")
+"""None where the kernels failed to build: then ``test_the_kernels_build_where_numba_is_installed``
+fails, and every test below with it, rather than all of them being skipped as if Numba were absent."""
 STEADY_LR = {"sgd": 0.02, "momentum": 0.002, "adam": 0.0005}
 """Learning rates at which one-sample training is not chaotic: rounding differences then stay rounding
 differences for an epoch, instead of being amplified until any two float orders disagree."""
@@ -41,6 +47,11 @@ kernel's sums run in a different order than BLAS's. A float32 sigmoid off by a f
 orders of magnitude."""
 HIDE_NUMBA = str(ROOT / "tests" / "no_numba")
 """A folder whose ``numba`` package raises ImportError: on PYTHONPATH, Numba is hidden."""
+
+
+def test_the_kernels_build_where_numba_is_installed():
+    assert K is not None and compiled.kernels(np.float32) is not None, (
+        "Numba imports, but the kernels did not build (the mlp log says why)")
 
 
 def data_of(mnist, n=2000):
