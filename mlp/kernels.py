@@ -26,12 +26,18 @@ The loops:
                     exactly 0.
                   - *Layer by layer, the batch's samples inside.* Each layer's W, and the batch's
                     activations and deltas of that layer, are 2-D views made once per call
-                    (``_layers``, ``_blocks``: a view made per sample costs a reference count, a
-                    third of a one-sample epoch); the inner loops index them as ``W[i, j]``, j
+                    (``_layers``, ``_blocks``); the inner loops index them as ``W[i, j]``, j
                     counting from 0, which LLVM vectorises, and the forward pass's sums may be
                     reordered as BLAS reorders them (``jit_sums``). (``params[start + j]`` is an
                     index Numba cannot prove is not negative: checked on every access, its loop is
                     not vectorised, twice as slow.)
+                  - *Nothing counted, nothing copied per batch.* No reference counts (``jit``'s
+                    ``_nrt=False``: they were a third of a one-sample epoch), and the forward and
+                    backward passes are written into ``train_steps`` rather than called with their
+                    views for every batch (``inlined_sums``): with the two, a one-sample epoch takes
+                    0.7 of the time it took (``bench/speed.py``, 2026-12-03). Without bounds checks
+                    or the runtime's care, ``_check_sizes`` checks every buffer and row index a call
+                    will use before it starts.
                   - *One-sample SGD updates in place.* With a batch of one, plain SGD and no L2, each
                     layer's weights change by -lr · a^T δ as soon as δ_prev = δ W^T has been taken
                     from the old weights: no gradient vector is written, zeroed or read again, and of
@@ -83,13 +89,30 @@ remainder loop. One vector per turn takes a 16-unit row in two: 12 to 14% off a 
 Adam with batch 32 (``bench/speed.py``, 2026-12-03), the fused Adam pass unchanged. (An LLVM setting for
 the whole process: in the app's processes Numba compiles these loops only.)"""
 
-jit = njit(cache=CACHING, nogil=True, error_model="numpy")
+jit = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, fastmath=False)
 """nogil: a worker's other threads (its commands, its updates) run while a loop trains.
-error_model numpy: a division by 0 gives inf or nan, as in NumPy, never an exception."""
-jit_sums = njit(cache=CACHING, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+error_model numpy: a division by 0 gives inf or nan, as in NumPy, never an exception.
+_nrt=False: no reference counting. Every array a loop touches is an argument, which its Python caller
+holds for the whole call, or a view of one, so counting references to them protects nothing; Numba
+counted them anyway, with two atomic operations per array at each call and each view, a third of the
+compiled time of a one-sample epoch (``perf``, 2026-12-03). Without the runtime a loop cannot make an
+array (``lit_pixels``, which must, keeps it: ``jit_making``), and Numba refuses to compile one that
+tries. (An option Numba has kept since 0.19 without documenting it: a Numba without it fails to build
+the loops, and training falls back to NumPy, as ``mlp.compiled`` does for any such failure.)"""
+jit_sums = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract"})
 """For the forward and backward passes: sums may be reordered and a multiply-add fused, as BLAS does,
 so that LLVM vectorises the weighted sums (the result changes by rounding only; inf and nan keep
 their meaning, so a diverging run is still caught)."""
+inlined_sums = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract"},
+                    inline="always")
+"""The forward and backward passes, written into ``train_steps`` itself by Numba rather than called for
+every batch: a call copies their two dozen arrays' descriptors, about 2 kB, and with one-sample SGD
+that was a fifth of an epoch (``bench/speed.py``). The smaller helpers stay calls: inlined as well,
+they made batch 32 slower (LLVM then hoisted less out of the loops)."""
+inlined = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, inline="always")
+"""For the functions that make views: without the runtime a function may not return a view, so these
+are written into their callers."""
+jit_making = njit(cache=CACHING, nogil=True, error_model="numpy")
 
 
 @jit
@@ -184,7 +207,7 @@ def _loss_and_delta(loss_code, out_code, A, labels, n, D):
     return loss
 
 
-@jit
+@jit_making
 def lit_pixels(X):
     """Where each image of X (n, 784) is not 0: ``pixels[starts[r]:starts[r + 1]]`` (int16) are image r's
     lit pixels. Made once per run (a fifth of X's size for MNIST), so no epoch scans X for them."""
@@ -261,7 +284,7 @@ def _first_gradient(G, D, s, images, row, lit, begin, end, lr, in_place):
                 G[i, j] += xi * D[s, j]
 
 
-@jit
+@inlined
 def _weights(flat, layout, l):
     """Layer l's W (fan_in, fan_out) as a view of the flat vector; an empty one past the last layer."""
     if l >= layout.shape[0]:
@@ -269,14 +292,14 @@ def _weights(flat, layout, l):
     return flat[layout[l, W_START]:layout[l, B_START]].reshape(layout[l, FAN_IN], layout[l, FAN_OUT])
 
 
-@jit
+@inlined
 def _biases(flat, layout, l):
     if l >= layout.shape[0]:
         return flat[0:0]
     return flat[layout[l, B_START]:layout[l, B_START] + layout[l, FAN_OUT]]
 
 
-@jit
+@inlined
 def _block(buffer, layout, l, batch):
     """Layer l's (batch, units) block of a batch's activations or deltas, laid out layer after layer."""
     if l >= layout.shape[0]:
@@ -285,7 +308,7 @@ def _block(buffer, layout, l, batch):
     return buffer[start:start + batch * units].reshape(batch, units)
 
 
-@jit
+@inlined
 def _layers(flat, layout):
     """Every layer's W and b as views of ``flat`` (the parameters or the gradient), in two tuples of
     ``MAX_LAYERS`` whatever the depth: in the loops a layer's view is then a look-up, where making it
@@ -296,14 +319,14 @@ def _layers(flat, layout):
              _biases(flat, layout, 3), _biases(flat, layout, 4)))
 
 
-@jit
+@inlined
 def _blocks(buffer, layout, batch):
     """Every layer's block of a batch's activations (or deltas), a tuple of ``MAX_LAYERS``."""
     return (_block(buffer, layout, 0, batch), _block(buffer, layout, 1, batch), _block(buffer, layout, 2, batch),
             _block(buffer, layout, 3, batch), _block(buffer, layout, 4, batch))
 
 
-@jit_sums
+@inlined_sums
 def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, rows, start, n, scratch):
     """The forward pass of the batch's n samples rows[start:start + n] into the blocks ``As``, layer
     after layer."""
@@ -330,7 +353,7 @@ def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, star
         _activate(out_code if l == layers - 1 else hidden_code, Z, n)
 
 
-@jit_sums
+@inlined_sums
 def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, rows, start, n, scratch,
               lr, in_place):
     """Backprop of the batch whose output dL/dz is in the last of the blocks ``Ds``. Adds the gradient
@@ -421,8 +444,41 @@ def adam_factors(lr, beta1, beta2, eps, t):
 
 
 @jit
+def _add_l2(params, grads, layout, l2):
+    """grads += l2 · W for every layer's weights (not the biases); returns Σ W², in float64."""
+    decay, squares = params.dtype.type(l2), 0.0
+    for l in range(layout.shape[0]):
+        w, fan_in, fan_out = layout[l, W_START], layout[l, FAN_IN], layout[l, FAN_OUT]
+        for i in range(w, w + fan_in * fan_out):
+            grads[i] += decay * params[i]
+            squares += float(params[i] * params[i])
+    return squares
+
+
+@jit
+def _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra, rows, first, last, batch, acts,
+                 deltas, scratch, labels_of_batch):
+    """Raise ValueError unless every buffer and index ``train_steps`` will use is in bounds: the loops
+    index without checks (Numba's default), and nothing else would stop a write past an array's end."""
+    layers = layout.shape[0]
+    units = layout[layers - 1, ACT_START] + layout[layers - 1, FAN_OUT]
+    end = layout[layers - 1, B_START] + layout[layers - 1, FAN_OUT]
+    if not 1 <= layers <= MAX_LAYERS or layout[0, FAN_IN] != X.shape[1] or X_extra.shape[1] != X.shape[1]:
+        raise ValueError("the layout does not fit the inputs")
+    if params.size < end or grads.size < end or acts.size < batch * units or deltas.size < batch * units:
+        raise ValueError("a parameter or scratch buffer is smaller than the layout needs")
+    if scratch.size < batch * X.shape[1] or labels_of_batch.size < batch or batch < 1:
+        raise ValueError("a batch's scratch buffer is too small")
+    if labels.size != X.shape[0] or starts.size != X.shape[0] + 1 or labels_extra.size != X_extra.shape[0]:
+        raise ValueError("the labels or lit pixels do not match the images")
+    for k in range(min(first * batch, rows.size), min(last * batch, rows.size)):
+        if rows[k] < 0 or (rows[k] >= X.shape[0] and X_extra.shape[0] == 0):
+            raise ValueError("a row index is out of range")
+
+
+@jit_sums
 def train_steps(params, grads, layout, codes, hyper, state, first_moment, second_moment, X, labels, pixels,
-                starts, X_extra, labels_extra, rows, first, last, batch, acts, deltas, scratch):
+                starts, X_extra, labels_extra, rows, first, last, batch, acts, deltas, scratch, labels_of_batch):
     """Train batches ``first`` to ``last - 1`` of an epoch visiting samples in the order ``rows``
     (n_epoch,): batch k is rows[k·batch:(k+1)·batch]. Returns the sum of the batches' losses.
 
@@ -436,11 +492,16 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
                    several rows)
     acts, deltas   (batch × units of all layers,) scratch, layer after layer (``_block``);
     scratch        (batch × 784,) int16: the lit pixels of the batch's learner digits, sample after sample
+    labels_of_batch  (batch,) int64 scratch: the batch's true digits
+
+    Compiled with ``jit_sums``'s flags, which the inlined passes need; its own arithmetic (the losses'
+    sum, L2 in ``_add_l2``) does not depend on them.
     """
     hidden_code, out_code, loss_code, optimizer = codes[0], codes[1], codes[2], codes[3]
     lr, l2 = hyper[LR], hyper[L2]
     rate = params.dtype.type(lr)
-    labels_of_batch = np.zeros(batch, np.int64)
+    _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra, rows, first, last, batch, acts,
+                 deltas, scratch, labels_of_batch)
     layers = layout.shape[0]
     Ws, bs = _layers(params, layout)
     Gs, gbs = _layers(grads, layout)
@@ -462,13 +523,7 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
                   start, n, scratch, rate, in_place)
         loss /= n
         if l2 != 0:
-            decay, squares = params.dtype.type(l2), 0.0
-            for l in range(layout.shape[0]):
-                w, fan_in, fan_out = layout[l, W_START], layout[l, FAN_IN], layout[l, FAN_OUT]
-                for i in range(w, w + fan_in * fan_out):
-                    grads[i] += decay * params[i]
-                    squares += float(params[i] * params[i])
-            loss += 0.5 * l2 * squares
+            loss += 0.5 * l2 * _add_l2(params, grads, layout, l2)
         if not in_place:
             if optimizer == SGD:
                 sgd_update(params, grads, lr)

@@ -128,6 +128,27 @@ def test_deep_networks_and_the_largest_layers_the_kernels_take(mnist):
                        optimizer=mlp.optimizers.SGD(too_deep.params.size))
 
 
+def test_buffers_or_rows_that_do_not_fit_are_refused_before_anything_is_written(small_mnist):
+    """The loops index without bounds checks, so ``train_steps`` checks every size it relies on first."""
+    network = Network((784, 16, 16, 10))
+    steps = compiled.Steps(network, small_mnist[0][:50], small_mnist[1][:50], None, None, batch=4,
+                           optimizer=mlp.optimizers.SGD(network.params.size))
+    before = network.params.copy()
+    for name, small in (("scratch", np.zeros(3 * 784, np.int16)), ("labels_of_batch", np.zeros(3, np.int64)),
+                        ("acts", np.zeros(4 * 42 - 1, np.float32)), ("grads", np.zeros(100, np.float32))):
+        kept = getattr(steps, name)
+        setattr(steps, name, small)
+        with pytest.raises(ValueError, match="too small|smaller"):
+            steps.train(np.arange(50), 0, 12, 0.01)
+        setattr(steps, name, kept)
+    for rows in (np.arange(51), np.array([0, 1, -1, 3])):         # row 50 is past the 50 images, -1 before them
+        with pytest.raises(ValueError, match="row index"):
+            steps.train(rows, 0, 13, 0.01)
+    assert np.array_equal(network.params, before)
+    steps.train(np.arange(50), 0, 12, 0.01)                       # and with the right ones it trains
+    assert not np.array_equal(network.params, before)
+
+
 def test_which_setups_train_through_the_kernels(small_mnist):
     def path(**changes):
         return mlp.Trainer(mlp.PRESETS["seed"].config.replace(train_size=300, **changes), small_mnist).engine
