@@ -208,7 +208,7 @@ class Steps:
         self.acts = np.zeros(batch * acts, dtype)
         self.deltas = np.zeros(batch * acts, dtype)
         self.scratch = np.zeros(batch * network.sizes[0], np.int16)
-        self.labels_of_batch = np.zeros(batch, np.int64)
+        self.batch_rows = np.zeros((5, batch), np.int64)
         X = np.ascontiguousarray(X, network.dtype)      # as the engine's forward pass casts it
         X_extra = np.zeros((0, network.sizes[0]), X.dtype) if X_extra is None else X_extra
         y_extra = np.zeros(0, np.int64) if y_extra is None else y_extra
@@ -231,7 +231,7 @@ class Steps:
                                         self.state, *self.moments, self.X, self.labels, self.pixels,
                                         self.starts, self.X_extra, self.y_extra, read_only(rows, np.int64),
                                         first, last, self.batch,
-                                        self.acts, self.deltas, self.scratch, self.labels_of_batch)
+                                        self.acts, self.deltas, self.scratch, self.batch_rows)
         if hasattr(opt, "t"):
             opt.t = int(self.state[0])
         return float(loss)

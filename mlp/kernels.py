@@ -79,6 +79,10 @@ and fan-out, and how many units the layers before it have (its block of a batch'
 that many times the batch: ``_block``)."""
 MAX_LAYERS = 5
 """Weight layers the loops take (the config's 4 hidden layers at most, and the output layer)."""
+LABEL, IMAGE, EXTRA, BEGIN, END = range(5)
+"""Rows of a batch's ``batch_rows`` (5, batch), filled by ``_gather``: a sample's true digit; its image's
+row in X, or with EXTRA 1 in the learner's digits X_extra; where its lit pixels are listed, from BEGIN to
+END (in the ``lit_pixels`` of X, or in the scratch a learner's digit is scanned into)."""
 LR, L2, MU, BETA1, BETA2, EPS = range(6)
 """Entries of ``hyper`` (float64): learning rate, L2 strength, momentum, Adam's β1, β2 and ε."""
 
@@ -233,15 +237,20 @@ def _scan(images, row, lit, begin):
 
 
 @jit
-def _lit_span(X, X_extra, starts, scratch, r, s):
-    """Where the lit pixels of the epoch's sample r (the batch's sample s) are listed: (begin, end) in
-    the ``lit_pixels`` of X for X's images; for a learner's digit, scanned now into ``scratch`` at
-    sample s's place. Indices, not slices: a slice is a new array, and each array made in the loops
-    costs two atomic reference counts, as much as the arithmetic of a small layer."""
-    if r < X.shape[0]:
-        return starts[r], starts[r + 1]
-    begin = s * X.shape[1]
-    return begin, begin + _scan(X_extra, (r - X.shape[0]) % X_extra.shape[0], scratch, begin)
+def _gather(X, labels, starts, X_extra, labels_extra, rows, start, n, scratch, batch_rows):
+    """Fill ``batch_rows`` for the batch of the n samples rows[start:start + n], once for both passes: each
+    sample's digit, its image, and where its lit pixels are listed (in the ``lit_pixels`` of X for X's
+    images; a learner's digit scanned now into ``scratch`` at the sample's place, once, where each pass
+    used to scan it again)."""
+    for s in range(n):
+        r = rows[start + s]
+        if r < X.shape[0]:
+            batch_rows[LABEL, s], batch_rows[IMAGE, s], batch_rows[EXTRA, s] = labels[r], r, 0
+            batch_rows[BEGIN, s], batch_rows[END, s] = starts[r], starts[r + 1]
+        else:
+            image, begin = (r - X.shape[0]) % X_extra.shape[0], s * X.shape[1]
+            batch_rows[LABEL, s], batch_rows[IMAGE, s], batch_rows[EXTRA, s] = labels_extra[image], image, 1
+            batch_rows[BEGIN, s], batch_rows[END, s] = begin, begin + _scan(X_extra, image, scratch, begin)
 
 
 @jit_sums
@@ -327,20 +336,19 @@ def _blocks(buffer, layout, batch):
 
 
 @inlined_sums
-def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, rows, start, n, scratch):
-    """The forward pass of the batch's n samples rows[start:start + n] into the blocks ``As``, layer
-    after layer."""
+def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, scratch, batch_rows, n):
+    """The forward pass of the batch's n samples (``batch_rows``) into the blocks ``As``, layer after
+    layer."""
     for l in range(layers):
         W, bias, Z = Ws[l], bs[l], As[l]
         fan_in, fan_out = W.shape
         if l == 0:
             for s in range(n):
-                r = rows[start + s]
-                begin, end = _lit_span(X, X_extra, starts, scratch, r, s)
-                if r < X.shape[0]:
-                    _first_sums(Z, s, bias, W, X, r, pixels, begin, end)
+                image, begin, end = batch_rows[IMAGE, s], batch_rows[BEGIN, s], batch_rows[END, s]
+                if batch_rows[EXTRA, s]:
+                    _first_sums(Z, s, bias, W, X_extra, image, scratch, begin, end)
                 else:
-                    _first_sums(Z, s, bias, W, X_extra, (r - X.shape[0]) % X_extra.shape[0], scratch, begin, end)
+                    _first_sums(Z, s, bias, W, X, image, pixels, begin, end)
         else:
             A = As[l - 1]
             for s in range(n):
@@ -354,8 +362,7 @@ def _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, star
 
 
 @inlined_sums
-def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, rows, start, n, scratch,
-              lr, in_place):
+def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, scratch, batch_rows, n, lr, in_place):
     """Backprop of the batch whose output dL/dz is in the last of the blocks ``Ds``. Adds the gradient
     to the views ``Gs`` (weights) and ``gbs`` (biases) or, ``in_place`` (one-sample SGD, those being
     the parameters' own views), subtracts lr × it at once, each layer's only after δ_prev = δ W^T has
@@ -384,13 +391,11 @@ def _backward(Ws, Gs, gbs, As, Ds, layers, hidden_code, X, X_extra, pixels, star
                             G[i, j] += ai * D[s, j]
         else:
             for s in range(n):
-                r = rows[start + s]
-                begin, end = _lit_span(X, X_extra, starts, scratch, r, s)
-                if r < X.shape[0]:
-                    _first_gradient(G, D, s, X, r, pixels, begin, end, lr, in_place)
+                image, begin, end = batch_rows[IMAGE, s], batch_rows[BEGIN, s], batch_rows[END, s]
+                if batch_rows[EXTRA, s]:
+                    _first_gradient(G, D, s, X_extra, image, scratch, begin, end, lr, in_place)
                 else:
-                    _first_gradient(G, D, s, X_extra, (r - X.shape[0]) % X_extra.shape[0], scratch, begin, end,
-                                    lr, in_place)
+                    _first_gradient(G, D, s, X, image, pixels, begin, end, lr, in_place)
         for s in range(n):
             if in_place:
                 for j in range(fan_out):
@@ -457,7 +462,7 @@ def _add_l2(params, grads, layout, l2):
 
 @jit
 def _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra, rows, first, last, batch, acts,
-                 deltas, scratch, labels_of_batch):
+                 deltas, scratch, batch_rows):
     """Raise ValueError unless every buffer and index ``train_steps`` will use is in bounds: the loops
     index without checks (Numba's default), and nothing else would stop a write past an array's end."""
     layers = layout.shape[0]
@@ -467,7 +472,7 @@ def _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra
         raise ValueError("the layout does not fit the inputs")
     if params.size < end or grads.size < end or acts.size < batch * units or deltas.size < batch * units:
         raise ValueError("a parameter or scratch buffer is smaller than the layout needs")
-    if scratch.size < batch * X.shape[1] or labels_of_batch.size < batch or batch < 1:
+    if scratch.size < batch * X.shape[1] or batch_rows.shape[0] != 5 or batch_rows.shape[1] < batch or batch < 1:
         raise ValueError("a batch's scratch buffer is too small")
     if labels.size != X.shape[0] or starts.size != X.shape[0] + 1 or labels_extra.size != X_extra.shape[0]:
         raise ValueError("the labels or lit pixels do not match the images")
@@ -478,7 +483,7 @@ def _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra
 
 @jit_sums
 def train_steps(params, grads, layout, codes, hyper, state, first_moment, second_moment, X, labels, pixels,
-                starts, X_extra, labels_extra, rows, first, last, batch, acts, deltas, scratch, labels_of_batch):
+                starts, X_extra, labels_extra, rows, first, last, batch, acts, deltas, scratch, batch_rows):
     """Train batches ``first`` to ``last - 1`` of an epoch visiting samples in the order ``rows``
     (n_epoch,): batch k is rows[k·batch:(k+1)·batch]. Returns the sum of the batches' losses.
 
@@ -492,7 +497,7 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
                    several rows)
     acts, deltas   (batch × units of all layers,) scratch, layer after layer (``_block``);
     scratch        (batch × 784,) int16: the lit pixels of the batch's learner digits, sample after sample
-    labels_of_batch  (batch,) int64 scratch: the batch's true digits
+    batch_rows     (5, batch) int64 scratch: the batch's samples, see ``LABEL`` ... (``_gather``)
 
     Compiled with ``jit_sums``'s flags, which the inlined passes need; its own arithmetic (the losses'
     sum, L2 in ``_add_l2``) does not depend on them.
@@ -501,7 +506,7 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
     lr, l2 = hyper[LR], hyper[L2]
     rate = params.dtype.type(lr)
     _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra, rows, first, last, batch, acts,
-                 deltas, scratch, labels_of_batch)
+                 deltas, scratch, batch_rows)
     layers = layout.shape[0]
     Ws, bs = _layers(params, layout)
     Gs, gbs = _layers(grads, layout)
@@ -513,14 +518,12 @@ def train_steps(params, grads, layout, codes, hyper, state, first_moment, second
         in_place = n == 1 and optimizer == SGD and l2 == 0
         if not in_place:
             grads[:] = 0.0
-        for s in range(n):
-            r = rows[start + s]
-            labels_of_batch[s] = labels[r] if r < X.shape[0] else labels_extra[(r - X.shape[0]) % X_extra.shape[0]]
-        _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, starts, rows, start, n, scratch)
-        loss = _loss_and_delta(loss_code, out_code, As[layers - 1], labels_of_batch, n, Ds[layers - 1])
+        _gather(X, labels, starts, X_extra, labels_extra, rows, start, n, scratch, batch_rows)
+        _forward(Ws, bs, As, layers, hidden_code, out_code, X, X_extra, pixels, scratch, batch_rows, n)
+        loss = _loss_and_delta(loss_code, out_code, As[layers - 1], batch_rows[LABEL], n, Ds[layers - 1])
         targets, target_biases = (Ws, bs) if in_place else (Gs, gbs)
-        _backward(Ws, targets, target_biases, As, Ds, layers, hidden_code, X, X_extra, pixels, starts, rows,
-                  start, n, scratch, rate, in_place)
+        _backward(Ws, targets, target_biases, As, Ds, layers, hidden_code, X, X_extra, pixels, scratch, batch_rows,
+                  n, rate, in_place)
         loss /= n
         if l2 != 0:
             loss += 0.5 * l2 * _add_l2(params, grads, layout, l2)

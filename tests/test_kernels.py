@@ -134,7 +134,7 @@ def test_buffers_or_rows_that_do_not_fit_are_refused_before_anything_is_written(
     steps = compiled.Steps(network, small_mnist[0][:50], small_mnist[1][:50], None, None, batch=4,
                            optimizer=mlp.optimizers.SGD(network.params.size))
     before = network.params.copy()
-    for name, small in (("scratch", np.zeros(3 * 784, np.int16)), ("labels_of_batch", np.zeros(3, np.int64)),
+    for name, small in (("scratch", np.zeros(3 * 784, np.int16)), ("batch_rows", np.zeros((5, 3), np.int64)),
                         ("acts", np.zeros(4 * 42 - 1, np.float32)), ("grads", np.zeros(100, np.float32))):
         kept = getattr(steps, name)
         setattr(steps, name, small)
