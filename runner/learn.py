@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from mlp.config import START_FROM, ConfigError, TrainConfig, from_query, to_query
+from mlp.config import START_FROM, TrainConfig, from_query, to_query
 from mlp.presets import PRESETS
 from mlp.runs import Status
 from mlp.training import Event

@@ -3,7 +3,6 @@ settings, checks passed by what the learner does on Hidden weights and in the mi
 lesson listed as unavailable, a teacher's assignment and the dashboard's progress, a database gone."""
 import shutil
 
-import numpy as np
 
 import mlp
 from apptest_helpers import BROWSER_A, as_teacher, learner, open_page, plain, shown

@@ -2,7 +2,6 @@
 stopped at the time budget, measured on both halves for the leaderboard; and the teacher's dashboard."""
 import threading
 
-import numpy as np
 import pytest
 
 import mlp

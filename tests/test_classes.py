@@ -3,13 +3,10 @@ PostgreSQL (the ``database`` fixture runs each test on both), and the database's
 import multiprocessing
 import sqlite3
 import threading
-import time
 
-import numpy as np
 import pytest
 
 from conftest import ALICE, BOB, TEACHER
-from mlp.config import TrainConfig
 from mlp.presets import PRESETS
 from runner.classes import (CODE_ALPHABET, JOIN_TRIES, JOIN_WINDOW, SERVER_JOIN_TRIES, VOID, Budget, ClassClosed,
                             Classroom, JoinRefused, NotTeacher, OverBudget, grouped, normal_code)

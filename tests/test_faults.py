@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import mlp
-from apptest_helpers import learner, open_page, plain, shown, wait_for_job
-from conftest import wait_until
+from apptest_helpers import learner, open_page, shown, wait_for_job
 from runner import dataset
 from runner.digits import DigitStore
 from runner.jobs import Registry

@@ -6,7 +6,6 @@ import re
 import shutil
 import time
 
-import numpy as np
 import pytest
 
 import mlp

@@ -3,7 +3,6 @@ should not: what it says in each case, and how many tries that fell short it cou
 
 Runs are ``RunRecord``s as the run service builds them from a run file's metadata; where a check
 measures a network (lessons 4, 5, 8), the network is a real one, trained here or shipped."""
-import numpy as np
 import pytest
 
 import mlp
