@@ -214,6 +214,9 @@ class Steps:
         y_extra = np.zeros(0, np.int64) if y_extra is None else y_extra
         self.X, self.X_extra = read_only(X), read_only(np.ascontiguousarray(X_extra, X.dtype))
         self.labels, self.y_extra = read_only(labels, np.int64), read_only(y_extra, np.int64)
+        for digits in (self.labels, self.y_extra):      # the loops index the outputs by them, unchecked
+            if digits.size and not (digits.min() >= 0 and digits.max() < network.sizes[-1]):
+                raise ValueError(f"labels must be 0 to {network.sizes[-1] - 1}")
         self.pixels, self.starts = map(read_only, k.lit_pixels(self.X))
         self.state = np.zeros(1, np.int64)
         nothing = np.zeros(0, dtype)                    # SGD keeps no state

@@ -32,7 +32,7 @@ The loops:
                     index Numba cannot prove is not negative: checked on every access, its loop is
                     not vectorised, twice as slow.)
                   - *Nothing counted, nothing copied per batch.* No reference counts (``jit``'s
-                    ``_nrt=False``: they were a third of a one-sample epoch), and the forward and
+                    ``_nrt=False``: they were a fifth of a one-sample epoch), and the forward and
                     backward passes are written into ``train_steps`` rather than called with their
                     views for every batch (``inlined_sums``): with the two, a one-sample epoch takes
                     0.7 of the time it took (``bench/speed.py``, 2026-12-03). Without bounds checks
@@ -98,8 +98,8 @@ jit = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, fastmath=
 error_model numpy: a division by 0 gives inf or nan, as in NumPy, never an exception.
 _nrt=False: no reference counting. Every array a loop touches is an argument, which its Python caller
 holds for the whole call, or a view of one, so counting references to them protects nothing; Numba
-counted them anyway, with two atomic operations per array at each call and each view, a third of the
-compiled time of a one-sample epoch (``perf``, 2026-12-03). Without the runtime a loop cannot make an
+counted them anyway, with two atomic operations per array at each call and each view: a fifth of a
+one-sample epoch (``perf``, 2026-12-03). Without the runtime a loop cannot make an
 array (``lit_pixels``, which must, keeps it: ``jit_making``), and Numba refuses to compile one that
 tries. (An option Numba has kept since 0.19 without documenting it: a Numba without it fails to build
 the loops, and training falls back to NumPy, as ``mlp.compiled`` does for any such failure.)"""
@@ -110,9 +110,9 @@ their meaning, so a diverging run is still caught)."""
 inlined_sums = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract"},
                     inline="always")
 """The forward and backward passes, written into ``train_steps`` itself by Numba rather than called for
-every batch: a call copies their two dozen arrays' descriptors, about 2 kB, and with one-sample SGD
-that was a fifth of an epoch (``bench/speed.py``). The smaller helpers stay calls: inlined as well,
-they made batch 32 slower (LLVM then hoisted less out of the loops)."""
+every batch, which passed them two dozen arrays' descriptors (about 2 kB) each time: inlined, a
+one-sample epoch takes a sixth less. The smaller helpers stay calls: inlined as well, they made batch
+32 slower by a sixth."""
 inlined = njit(cache=CACHING, nogil=True, error_model="numpy", _nrt=False, inline="always")
 """For the functions that make views: without the runtime a function may not return a view, so these
 are written into their callers."""
@@ -466,10 +466,10 @@ def _check_sizes(params, grads, layout, X, labels, starts, X_extra, labels_extra
     """Raise ValueError unless every buffer and index ``train_steps`` will use is in bounds: the loops
     index without checks (Numba's default), and nothing else would stop a write past an array's end."""
     layers = layout.shape[0]
-    units = layout[layers - 1, ACT_START] + layout[layers - 1, FAN_OUT]
-    end = layout[layers - 1, B_START] + layout[layers - 1, FAN_OUT]
     if not 1 <= layers <= MAX_LAYERS or layout[0, FAN_IN] != X.shape[1] or X_extra.shape[1] != X.shape[1]:
         raise ValueError("the layout does not fit the inputs")
+    units = layout[layers - 1, ACT_START] + layout[layers - 1, FAN_OUT]
+    end = layout[layers - 1, B_START] + layout[layers - 1, FAN_OUT]
     if params.size < end or grads.size < end or acts.size < batch * units or deltas.size < batch * units:
         raise ValueError("a parameter or scratch buffer is smaller than the layout needs")
     if scratch.size < batch * X.shape[1] or batch_rows.shape[0] != 5 or batch_rows.shape[1] < batch or batch < 1:

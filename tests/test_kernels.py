@@ -128,8 +128,9 @@ def test_deep_networks_and_the_largest_layers_the_kernels_take(mnist):
                        optimizer=mlp.optimizers.SGD(too_deep.params.size))
 
 
-def test_buffers_or_rows_that_do_not_fit_are_refused_before_anything_is_written(small_mnist):
-    """The loops index without bounds checks, so ``train_steps`` checks every size it relies on first."""
+def test_buffers_rows_or_labels_that_do_not_fit_are_refused_before_anything_is_written(small_mnist):
+    """The loops index without bounds checks, so ``train_steps`` checks every size and row it relies on
+    first, and ``Steps`` the labels, by which the loops index the outputs."""
     network = Network((784, 16, 16, 10))
     steps = compiled.Steps(network, small_mnist[0][:50], small_mnist[1][:50], None, None, batch=4,
                            optimizer=mlp.optimizers.SGD(network.params.size))
@@ -144,6 +145,10 @@ def test_buffers_or_rows_that_do_not_fit_are_refused_before_anything_is_written(
     for rows in (np.arange(51), np.array([0, 1, -1, 3])):         # row 50 is past the 50 images, -1 before them
         with pytest.raises(ValueError, match="row index"):
             steps.train(rows, 0, 13, 0.01)
+    for labels in (np.full(50, 10), np.full(50, -1)):
+        with pytest.raises(ValueError, match="labels must be 0 to 9"):
+            compiled.Steps(network, small_mnist[0][:50], labels, None, None, batch=4,
+                           optimizer=mlp.optimizers.SGD(network.params.size))
     assert np.array_equal(network.params, before)
     steps.train(np.arange(50), 0, 12, 0.01)                       # and with the right ones it trains
     assert not np.array_equal(network.params, before)
