@@ -9,7 +9,7 @@ from conftest import button, require_chromium, start_server, stop_server, wait_f
 
 SHORT = "train?train_size=3000&epochs=4&layers=784-16-10&activation=relu&output=softmax&loss=cross_entropy" \
         "&optimizer=adam&lr=0.003&batch_size=16&init=he"
-LONG = "train?train_size=10000&epochs=80"
+LONG = "train?train_size=60000&epochs=200"       # still training when the test stops it
 
 
 def test_several_sessions_train_at_once_and_the_rest_wait_their_turn(browser, streamlit_server):

@@ -11,7 +11,7 @@ from conftest import browser_person, button, require_chromium, start_server, sto
 from runner.store import RunStore, new_run_id
 from mlp.runs import RunMeta
 
-LONG = "train?train_size=10000&epochs=60"
+LONG = "train?train_size=60000&epochs=200"       # still training when the test stops it
 SHORT = "train?train_size=2000&epochs=2&layers=784-16-10&activation=relu&output=softmax&loss=cross_entropy" \
         "&optimizer=adam&lr=0.003&batch_size=16&init=he"
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from conftest import TEACHER_KEY, browser_person, button, wait_for_app, wait_until_saved
 from runner.digits import DigitStore
 
-LONG = "train_size=20000&epochs=200"                # the seed network: ~1 s an epoch, so it still trains when stopped
+LONG = "train_size=60000&epochs=200"                # the seed network: ~0.3 s an epoch, so it still trains when stopped
 
 
 def identity_cookie(context):

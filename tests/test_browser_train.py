@@ -5,8 +5,8 @@ from playwright.sync_api import expect
 
 from conftest import button, wait_for_app, wait_until_saved
 
-LONG_RUN = "train?train_size=10000&epochs=200"      # the seed network on 10,000 images: ~0.3 s an epoch,
-# so the run outlasts the test (60 epochs did not, once measuring a progress event got cheaper)
+LONG_RUN = "train?train_size=60000&epochs=200"      # the seed network on 60,000 images: ~0.3 s an epoch,
+# so the run outlasts the test (60 epochs of 10,000 did not, once measuring a progress event got cheaper)
 
 
 def metric(page, label):

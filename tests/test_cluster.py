@@ -17,8 +17,9 @@ from runner.jobs import Registry  # noqa: E402
 from runner.store import RunStore  # noqa: E402
 
 ADDRESS = RAY_ADDRESS
-SLOW = mlp.PRESETS["seed"].config.replace(epochs=200, train_size=10_000)
-"""Long enough (200 epochs of 10,000) that it is still training when a test stops it, on a busy machine too."""
+SLOW = mlp.PRESETS["seed"].config.replace(epochs=200)
+"""Long enough (200 epochs of 60,000: about a minute with the compiled kernels; 200 of 10,000 ended before
+the test stopped it, once the kernels got faster) that it is still training when a test stops it."""
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_a_run_on_the_cluster_is_controlled_and_a_second_server_attaches_to_it(r
     job.step(ALICE)                                          # to the end of the current epoch, then it waits
     epoch = job.view()["epoch"]
     assert wait_until(lambda: job.view()["epoch"] == epoch + 1 and job.status == "paused", timeout=60)
-    assert job.samples_seen == (epoch + 1) * 10_000 > held
+    assert job.samples_seen == (epoch + 1) * SLOW.train_size > held
     job.set_lr(ALICE, 0.01)
     job.resume(ALICE)
     assert wait_until(lambda: job.status == "running" and job.view()["lr"] == 0.01, timeout=20)

@@ -204,9 +204,9 @@ def test_a_diverging_job_keeps_its_explanation_and_is_saved(registry):
 
 def test_a_worker_killed_mid_epoch_fails_keeps_what_it_had_and_frees_its_slot(cache, tmp_path):
     registry = Registry(RunStore(tmp_path / "runs"), LocalTransport(cache), max_running=1)
-    job = registry.submit(mlp.PRESETS["seed"].config.replace(epochs=50, train_size=10_000), ALICE)
+    job = registry.submit(mlp.PRESETS["seed"].config.replace(epochs=50), ALICE)          # 50 of 60,000: ~15 s
     assert wait_until(lambda: len(job.view()["history"]) >= 2 and job.view()["epoch"] < 50, timeout=60)
-    assert wait_until(lambda: job.view()["samples_seen"] % 10_000 > 1000)          # mid-epoch
+    assert wait_until(lambda: job.view()["samples_seen"] % 60_000 > 1000)          # mid-epoch
     os.kill(job._worker.pid, signal.SIGKILL)
     assert job.join(20) and job.status == "failed"
     assert "SIGKILL" in job.error and "last snapshot" in job.error
@@ -241,7 +241,7 @@ from runner.identity import Person
 from runner.store import RunStore
 if __name__ == "__main__":
     reg = Registry(RunStore({runs!r}), LocalTransport({cache!r}), max_running=1)
-    job = reg.submit(mlp.PRESETS["seed"].config.replace(epochs=100, train_size=10000), Person("a1" * 16))
+    job = reg.submit(mlp.PRESETS["seed"].config.replace(epochs=100), Person("a1" * 16))
     while not job.view()["history"]:
         time.sleep(0.05)
     print(job.id, job._worker.pid, flush=True)
