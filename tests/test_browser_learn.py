@@ -70,7 +70,8 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
-        # 1. the seed network: predicted, set up, started; it trains on while the next lessons are done
+        # 1. the seed network: predicted, set up, started, and paused while the next lessons are done (its
+        # fifteen epochs take about 4 s with the compiled kernels, less than opening the Learn page may)
         page.goto(f"{url}/learn?lesson=seed")
         wait_for_app(page)
         expect(main(page).get_by_role("button", name="Set it up")).to_be_disabled()   # predict first
@@ -78,6 +79,9 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         expect(page).to_have_url(re.compile(r"lr=0\.02.*train_size=60000"))
         button(page, "Start").click()
         expect(page.get_by_text("training", exact=True).first).to_be_visible(timeout=20_000)
+        button(page, "Pause").click()
+        expect(page.get_by_text("paused", exact=True).first).to_be_visible(timeout=10_000)
+        seed_run = re.search(r"run=([0-9a-f]{12})", page.url).group(1)
         nav(page, "Learn")
         expect(checked(page).get_by_text(re.compile(r"is still training \(\d+ of 15 epochs done\)"))).to_be_visible()
 
@@ -119,7 +123,11 @@ def test_lessons_1_3_and_7_as_a_learner_goes_through_them(browser, tmp_path):
         expect(checked(page).get_by_text(re.compile(r"Passed\. On 1,000 images .* the gap narrowed to"))) \
             .to_be_visible()
 
-        # 1 again: the seed run passes 94% (at its ninth epoch), and the check sees it without a reload
+        # 1 again: resumed, the seed run passes 94% (at its ninth epoch), and the check sees it without a reload
+        page.goto(f"{url}/train?run={seed_run}")
+        wait_for_app(page)
+        button(page, "Resume").click()
+        expect(page.get_by_text("training", exact=True).first).to_be_visible(timeout=10_000)
         open_lesson(page, "1. The seed network, reproduced")
         expect(checked(page).get_by_text(re.compile(r"Passed\. Your run .* passed 94\.00% after epoch \d+, with "
                                                     r"94\.\d\d%"))).to_be_visible(timeout=120_000)
