@@ -136,7 +136,8 @@ def main():
     for row in [header, tuple("-" * w for w in widths)] + rows:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
     print(f"\nmedians of {args.rounds} rounds; seed loop timed on {args.samples:,} samples and scaled "
-          f"to 60,000; mini-batch speed-up: NumPy over the kernels (Adam fused into one pass for the wide preset)")
+          f"to 60,000; mini-batch speed-up: NumPy over the kernels (for the wide preset BLAS's products with "
+          f"compiled passes between them, compiled.BatchSteps)")
     if args.whole_runs:
         whole = whole_seed_run(args.whole_runs)
         print(f"python -m mlp train --preset seed (15 epochs, whole process): {median(whole['kernels']):.2f} s "

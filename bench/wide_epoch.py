@@ -10,15 +10,17 @@ them alike), medians of the rounds and of each round's ratios:
   dL/dA_prev for each batch), with the same shapes, into preallocated outputs;
 - the GEMMs of measuring: the forward passes of the epoch's 22 measurements (1,000 training and
   1,000 test images each time for the live curve, the whole test set at the end);
-- the training steps alone: ``Trainer._step`` over all batches (forward, backprop, Adam), batches
+- the training steps alone: ``Trainer._step`` over all batches (forward, backprop, Adam: with the
+  kernels at hand, ``compiled.BatchSteps``, BLAS's products and compiled passes between them), batches
   gathered in the shuffled order as training does, each timed beside its own matrix products
   (``paired``): the fairest ratio this noisy machine allows;
 - the whole epoch as ``Trainer`` runs it, with its measurements: each round the next epoch of one
   run (and of the two augmented runs below), so that every round compares epochs of runs under way;
 - Adam's update alone, 469 times on the wide network's 235,146 parameters: the compiled kernel's one
   pass (``mlp.kernels.adam_update``, what training uses where Numba is at hand) and NumPy's ten;
-- the training steps again with NumPy's Adam, paired with their GEMMs the same way (the path without
-  Numba, and this epoch before the fused update);
+- the training steps again, paired with their GEMMs the same way, as NumPy makes them: the NumPy
+  engine's passes with Adam's one compiled pass (what training used before ``compiled.BatchSteps``),
+  and the NumPy engine alone (``fast=False``: the path without Numba);
 - the epoch with augmentation (all four transforms, then a shift of up to 1 pixel as the robust
   preset has) on top.
 """
@@ -179,8 +181,9 @@ def main():
                         adam.step(params, grads.copy() if fused is None else grads, 1e-3)
             return epoch
 
-        numpy_adam = mlp.Trainer(config.replace(epochs=10 * args.rounds), data)
-        numpy_adam.optimizer.fused = None
+        numpy_passes = mlp.Trainer(config.replace(epochs=10 * args.rounds), data)
+        numpy_passes._batch_steps = None                # the NumPy engine's step, with the fused Adam
+        numpy_engine = mlp.Trainer(config.replace(epochs=10 * args.rounds), data, fast=False)
 
         timed = {
             "training GEMMs": gemms(config.layers, config.batch_size, batches),
@@ -191,10 +194,11 @@ def main():
             "shifted": next_epoch(mlp.Trainer(config.replace(epochs=args.rounds, shift=1.0), data)),
             "adam": updates(kernels),
             "numpy adam": updates(None),
-            "paired, numpy adam": paired(numpy_adam),
+            "paired, numpy passes": paired(numpy_passes),
+            "paired, numpy": paired(numpy_engine),
         }
         times = {name: [] for name in timed}
-        for what in ("", ", numpy adam"):
+        for what in ("", ", numpy passes", ", numpy"):
             times["steps" + what], times["their GEMMs" + what] = [], []
         for _ in range(args.rounds):
             for name, function in timed.items():
@@ -205,7 +209,7 @@ def main():
                     times["their GEMMs" + what].append(gemm_s)
                 else:
                     times[name].append(seconds(function))
-        del times["paired"], times["paired, numpy adam"]
+        del times["paired"], times["paired, numpy passes"], times["paired, numpy"]
     median = {name: statistics.median(t) for name, t in times.items()}
 
     def ratio(top, *bottom):
@@ -220,9 +224,12 @@ def main():
     print(f"  the whole epoch, measurements included   {median['epoch']:.3f} s   "
           f"{ratio('epoch', 'training GEMMs', 'measuring GEMMs'):.2f}× all its GEMMs "
           f"({ratio('epoch', 'training GEMMs'):.2f}× the training GEMMs)")
-    print(f"  the same steps with NumPy's Adam         {median['steps, numpy adam']:.3f} s   "
-          f"{ratio('steps, numpy adam', 'their GEMMs, numpy adam'):.2f}× their GEMMs "
-          f"({median['their GEMMs, numpy adam']:.3f} s)")
+    print(f"  the steps with NumPy's passes, Adam fused {median['steps, numpy passes']:.3f} s  "
+          f"{ratio('steps, numpy passes', 'their GEMMs, numpy passes'):.2f}× their GEMMs "
+          f"({median['their GEMMs, numpy passes']:.3f} s)")
+    print(f"  the steps of the NumPy engine alone      {median['steps, numpy']:.3f} s   "
+          f"{ratio('steps, numpy', 'their GEMMs, numpy'):.2f}× their GEMMs "
+          f"({median['their GEMMs, numpy']:.3f} s)")
     print(f"  Adam's updates alone, one compiled pass  {median['adam']:.3f} s   "
           f"(NumPy's ten passes: {median['numpy adam']:.3f} s)")
     print(f"  the epoch with all four transforms       {median['augmented']:.3f} s   "

@@ -126,7 +126,7 @@ def kernels(dtype=np.float32, compile=True):
 def _exercise(module, dtype):
     """Call every kernel once on a tiny network, in the types training calls them with: compiles them
     (or loads them from the cache) now rather than in the middle of a run."""
-    from .network import Network, parameter_count
+    from .network import Network, Workspace, parameter_count
     from .optimizers import Adam
     sizes = (784, 3, 2, 10)
     net = Network(sizes, dtype=dtype)
@@ -134,6 +134,9 @@ def _exercise(module, dtype):
     steps = Steps(net, np.zeros((2, 784), np.float32), np.zeros(2, np.int64), None, None, batch=2,
                   optimizer=Adam(size, dtype), module=module)
     steps.train(np.arange(2), 0, 1, 0.01)
+    for masks in (None, [np.ones((2, 3), dtype), np.ones((2, 2), dtype)]):
+        BatchSteps(net, Adam(size, dtype, fused=module), module=module).step(
+            np.zeros((2, 784), dtype), np.eye(2, 10, dtype=dtype), 0.01, Workspace(sizes, 2, dtype), masks)
     grads = np.zeros(size, dtype)
     module.sgd_update(net.params, grads, 0.01)
     module.momentum_update(net.params, grads, np.zeros(size, dtype), 0.01, 0.9)
@@ -238,6 +241,82 @@ class Steps:
         if hasattr(opt, "t"):
             opt.t = int(self.state[0])
         return float(loss)
+
+
+NUMPYS_ACTIVATIONS = ("sigmoid", "tanh")
+"""Hidden activations ``BatchSteps`` leaves to NumPy: its exp and tanh take 8 floats at a time, the
+compiled loops' one, 2 to 4 times slower on a batch of 128 × 256 (2026-12-03). (The output layer's 10
+units are too few for that to matter beside the calls saved.)"""
+
+
+class BatchSteps:
+    """Mini-batch steps whose matrix products stay in BLAS (``np.dot``) and whose other passes are
+    compiled: the step ``Network.forward_all``, ``Network.backprop`` and the optimizer make, for the
+    runs ``Steps`` does not take (networks too large for its loops, such as the wide preset's
+    784-256-128-10 at batches of 128, dropout, augmented batches).
+
+    Per layer, after BLAS's Z = A_prev W, one call adds the biases and applies the activation (and the
+    dropout mask); at the output one call takes the activation, the loss, dL/dz and dL/db; going back,
+    after BLAS's dL/dA_prev = dL/dZ W^T, one call applies the slope (and the mask) and sums dL/db. The
+    NumPy engine makes each of those several calls (the output layer a dozen), each with its overhead
+    and its own pass over the batch. Hidden sigmoid and tanh layers keep NumPy's forward passes
+    (``NUMPYS_ACTIVATIONS``). For the wide preset the steps went from 1.27 and 1.28 times their own
+    matrix products to 1.17 (``bench/wide_epoch.py``, two runs, 2026-12-03). The products are the
+    engine's own calls on the same operands, so the results differ from the engine's by the compiled
+    passes' rounding only (``tests/test_kernels.py``)."""
+
+    def __init__(self, network, optimizer, l2=0.0, module=None):
+        self.kernels = k = module or kernels(network.dtype)
+        self.network, self.optimizer, self.l2 = network, optimizer, float(l2)
+        self.codes = (k.ACTIVATION_CODES[network.activation], k.ACTIVATION_CODES[network.output],
+                      k.LOSS_CODES[network.loss_name])
+        self._labels = {}                               # batch size -> its digits' buffer
+        self._none = np.zeros((0, 0), network.dtype)    # "no dropout mask" for the compiled calls
+
+    def step(self, X, Y, lr, ws, masks=None):
+        """One update on the batch X (n, 784) with one-hot targets Y (n, 10), ``ws`` a ``Workspace`` for
+        n and ``masks`` the hidden layers' dropout masks (n, units) or None, as ``Trainer``'s NumPy
+        step takes them. Returns the batch's loss. Every shape is checked first: the compiled passes
+        index without bounds checks."""
+        net, k, none = self.network, self.kernels, self._none
+        X = np.asarray(X, dtype=net.dtype)
+        n, layers = len(X), len(net.weights)
+        units = net.sizes[1:-1]
+        if (X.shape != (n, net.sizes[0]) or np.shape(Y) != (n, net.sizes[-1]) or ws.n != n
+                or (masks is not None and [np.shape(m) for m in masks] != [(n, u) for u in units])):
+            raise ValueError("the batch, its targets, workspace or masks do not fit the network")
+        hidden, output, loss_code = self.codes
+        inputs = [X]                                    # what each layer receives
+        for l in range(layers - 1):                    # the hidden layers
+            Z, b = np.dot(inputs[l], net.weights[l], out=ws.acts[l]), net.biases[l]
+            if net.activation in NUMPYS_ACTIVATIONS:    # the engine's passes
+                Z += b
+                net.layer_activations[l].forward(Z, out=Z)
+                if masks is not None:
+                    np.multiply(Z, masks[l], out=ws.kept[l])
+            else:
+                k.bias_and_activate(hidden, Z, b, none if masks is None else masks[l],
+                                    none if masks is None else ws.kept[l])
+            inputs.append(Z if masks is None else ws.kept[l])
+        labels = self._labels.get(n)
+        if labels is None:
+            labels = self._labels[n] = np.empty(n, np.int64)
+        np.argmax(Y, axis=1, out=labels)
+        Z = np.dot(inputs[-1], net.weights[-1], out=ws.acts[-1])
+        loss = k.output_layer(loss_code, output, Z, net.biases[-1], labels, ws.deltas[-1], ws.db[-1])
+        for l in range(layers - 1, -1, -1):
+            np.dot(inputs[l].T, ws.deltas[l], out=ws.dW[l])                 # dL/dW = A_prev^T dL/dZ
+            if l > 0:
+                np.dot(ws.deltas[l], net.weights[l].T, out=ws.deltas[l - 1])  # dL/dA_prev = dL/dZ W^T
+                k.slope_and_bias_gradient(hidden, ws.acts[l - 1], ws.deltas[l - 1],
+                                          none if masks is None else masks[l - 1], ws.db[l - 1])
+        if self.l2:                                     # as Network.backprop adds it
+            for W, dW in zip(net.weights, ws.dW):
+                dW += self.l2 * W
+            loss += 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in net.weights)
+        self.optimizer.step(net.params, ws.grads, lr)
+        return float(loss)
+
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)

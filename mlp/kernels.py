@@ -44,10 +44,20 @@ The loops:
                     the first layer only the rows of lit pixels are touched. That is the seed
                     notebook's training, and what every learner runs first.
 
+``bias_and_activate``, ``output_layer``, ``slope_and_bias_gradient``
+                  the passes between the matrix products of a mini-batch step whose products stay in
+                  BLAS (``mlp.compiled.BatchSteps``: the wide preset, dropout, augmented batches), one
+                  call each where the NumPy engine makes a few: a layer's bias and activation (and
+                  dropout mask); the output's activation, loss, dL/dz and dL/db; a layer's slope (and
+                  mask) and dL/db. ReLU's and leaky ReLU's loops add the bias, or sum dL/db, in the
+                  same pass as their selects, which LLVM vectorises (an in-place select that may keep
+                  the value it loaded, LLVM turns into a conditional store it does not vectorise:
+                  7 times slower on a batch of 128 × 256).
+
 ``sgd_update``, ``momentum_update``, ``adam_update``
                   the optimizers of ``mlp.optimizers`` as one pass over the flat vector each (NumPy
-                  makes two, four and ten), used by ``train_steps`` and by the NumPy engine's
-                  mini-batch steps (the wide preset's Adam).
+                  makes two, four and ten), used by ``train_steps`` and by ``BatchSteps`` (the wide
+                  preset's Adam).
 
 Types: the loops are compiled for the arrays they get (float32 in the app, float64 in the tests);
 every constant is converted to the parameters' type first (``dtype.type(...)``), because a float64
@@ -209,6 +219,80 @@ def _loss_and_delta(loss_code, out_code, A, labels, n, D):
     if not (loss_code == CROSS_ENTROPY and out_code == SOFTMAX):
         _through_slope(out_code, A, D, n)
     return loss
+
+
+@jit
+def bias_and_activate(code, Z, bias, mask, kept):
+    """Z ← f(Z + b) in place for a whole batch of one layer's weighted sums Z (n, units), as the engine's
+    ``Z += b`` and forward; with a dropout ``mask`` (n, units) (an empty one for none), kept ← Z · mask,
+    what the next layer receives. (``BatchSteps``: BLAS made Z = A_prev W just before.)"""
+    n, zero = Z.shape[0], Z.dtype.type(0.0)
+    if code == RELU or code == LEAKY_RELU:      # the bias and the activation in one loop, as selects LLVM
+        slope = Z.dtype.type(0.01)              # vectorises (NumPy's maximum(z, 0), nan and -0 kept;
+        for s in range(n):                      # _activate's loops, not vectorised, take 8 times as long)
+            for j in range(Z.shape[1]):
+                z = Z[s, j] + bias[j]
+                if code == RELU:
+                    Z[s, j] = z if not z < zero else zero
+                else:
+                    Z[s, j] = z if not z < zero else slope * z
+    else:
+        for s in range(n):
+            for j in range(Z.shape[1]):
+                Z[s, j] += bias[j]
+        _activate(code, Z, n)
+    if mask.shape[0]:
+        for s in range(n):
+            for j in range(Z.shape[1]):
+                kept[s, j] = Z[s, j] * mask[s, j]
+
+
+@jit
+def output_layer(loss_code, out_code, Z, bias, labels, D, db):
+    """The output layer after BLAS's Z = A_prev W (n, 10): Z ← the outputs f(Z + b) in place, then their
+    batch-mean loss for the digits ``labels`` (n,), returned, with dL/dz into D and dL/db, D's column
+    sums, into db."""
+    n = Z.shape[0]
+    bias_and_activate(out_code, Z, bias, Z[:0], Z[:0])
+    loss = _loss_and_delta(loss_code, out_code, Z, labels, n, D)
+    _column_sums(D, db)
+    return loss / n
+
+
+@jit
+def slope_and_bias_gradient(code, A, D, mask, db):
+    """D ← dL/dz from dL/da (n, units) in place, given the layer's outputs A, after the dropout ``mask``
+    (an empty one for none: a dropped unit passed nothing back); its column sums, dL/db, into db."""
+    n, zero = A.shape[0], A.dtype.type(0.0)
+    if mask.shape[0]:
+        for s in range(n):
+            for j in range(A.shape[1]):
+                D[s, j] *= mask[s, j]
+    if code == RELU or code == LEAKY_RELU:      # slope and sum in one pass (the sums as _column_sums)
+        slope = A.dtype.type(0.01)
+        for j in range(A.shape[1]):
+            db[j] = 0.0
+        for s in range(n):
+            for j in range(A.shape[1]):
+                if code == RELU:
+                    d = D[s, j] if A[s, j] > zero else zero
+                else:
+                    d = D[s, j] if A[s, j] > zero else D[s, j] * slope
+                D[s, j] = d
+                db[j] += d
+    else:
+        _through_slope(code, A, D, n)
+        _column_sums(D, db)
+
+
+@jit
+def _column_sums(D, total):
+    """total ← Σ_rows D (D (n, units)): a row at a time, so the adds run across the units, vectorised."""
+    for j in range(D.shape[1]):
+        total[j] = 0.0
+    for s in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            total[j] += D[s, j]
 
 
 @jit_making

@@ -4,7 +4,9 @@ How it works, in short: the trainer cuts the training set into mini-batches; for
 the forward pass, backpropagation and one optimizer update. Where the compiled kernels apply
 (``mlp.kernels`` through ``mlp.compiled``: one sample per batch on any network, or mini-batches of a
 small one, without dropout or augmentation) every batch up to the next event is one compiled call,
-the same updates several times faster; without them, plain SGD on one sample at a time with sigmoid
+the same updates several times faster; every other run with the kernels at hand (the wide network,
+dropout, augmentation) takes ``compiled.BatchSteps``, BLAS's matrix products with compiled passes
+between them. Without the kernels, plain SGD on one sample at a time with sigmoid
 layers and squared error, the seed notebook's setup, goes through ``PerSampleSGD``, a block of
 samples per call. Every ``eval_every`` batches
 it measures the loss and accuracy on small fixed subsets of the training and test sets and reports a
@@ -156,6 +158,9 @@ class Trainer:
         self._per_sample = (PerSampleSGD(self.network) if fast and self._compiled is None
                             and per_sample_applies(self.config) and self.x_extra is None else None)
         self._rows = None               # the epoch's rows in order, for the compiled steps
+        self._batch_steps = (compiled.BatchSteps(self.network, self.optimizer, config.l2, self.kernels)
+                             if self.kernels is not None and self._compiled is None and self._per_sample is None
+                             else None)
 
         self.epoch = 0                  # epochs completed
         self.target_epoch = config.epochs   # run() trains until this many are complete
@@ -330,10 +335,11 @@ class Trainer:
         """How this run trains, in words (a worker logs it)."""
         if self._compiled is not None:
             return "compiled kernels (mlp.kernels)"
+        if self._batch_steps is not None:
+            return "compiled passes between BLAS's matrix products (mlp.kernels)"
         if self._per_sample is not None:
             return "NumPy, one-sample blocks (mlp.per_sample)"
-        fused = self.kernels is not None and self.config.optimizer != "sgd"
-        return "NumPy" + (", fused optimizer update" if fused else "")
+        return "NumPy"
 
     @property
     def batches_per_call(self):
@@ -428,6 +434,8 @@ class Trainer:
             ws = self._workspaces[len(X)] = Workspace(self.network.sizes, len(X), self.network.dtype)
         masks = (dropout_masks(self.noise_rng, self.network.sizes, len(X), self.config.dropout, self.network.dtype)
                  if self.config.dropout else None)
+        if self._batch_steps is not None:                   # the same step, its small passes compiled
+            return self._batch_steps.step(X, Y, self.lr, ws, masks)
         acts = self.network.forward_all(X, out=ws.acts, masks=masks, kept=ws.kept)
         loss = self.network.backprop(acts, Y, ws, self.config.l2, masks)
         self.optimizer.step(self.network.params, ws.grads, self.lr)

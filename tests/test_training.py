@@ -169,6 +169,8 @@ def test_pause_resume_and_stop_from_another_thread(small_mnist):
           batch_size=16, init="he", lr=10.0), "exploded"),
     (dict(layers=(784, 64, 10), activation="relu", output="softmax", loss="cross_entropy",
           batch_size=16, init="he", lr=1.0, optimizer="adam"), "exploded|same output"),
+    (dict(layers=(784, 64, 10), activation="relu", output="softmax", loss="cross_entropy",   # BatchSteps
+          batch_size=64, init="he", lr=10.0), "exploded"),
 ])
 def test_divergence_stops_the_run_and_names_the_learning_rate(changes, reason, small_mnist):
     trainer = mlp.Trainer(mlp.TrainConfig(epochs=2, train_size=3000, **changes), small_mnist)
@@ -182,11 +184,14 @@ def test_divergence_stops_the_run_and_names_the_learning_rate(changes, reason, s
     assert all(np.isfinite([e.train_loss, e.test_loss]).all() for e in trainer.progress)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_nan_loss_is_caught(fast, small_mnist):
+@pytest.mark.parametrize("fast,changes", [(True, {}), (False, {}), (True, dict(batch_size=64)),
+                                          (True, dict(dropout=0.2, batch_size=1))],
+                         ids=["compiled steps", "numpy", "batch steps", "batch steps of one"])
+def test_nan_loss_is_caught(fast, changes, small_mnist):
     x_train = small_mnist[0].copy()
     x_train[:, 0] = 1.0                                         # make the NaN weight matter
-    trainer = mlp.Trainer(QUICK, (x_train, *small_mnist[1:]), fast=fast)
+    trainer = mlp.Trainer(QUICK.replace(**changes), (x_train, *small_mnist[1:]), fast=fast)
+    assert trainer.engine.startswith("compiled passes") == ("batch_size" in changes) or mlp.compiled.kernels() is None
     trainer.network.weights[0][0, 0] = np.nan
     with pytest.raises(mlp.TrainingDiverged, match="nan"):
         trainer.run()
