@@ -168,6 +168,12 @@ def test_mini_batch_steps_with_dropout_and_weight_decay_make_the_engines_updates
     assert_same_training(config, data_of(mnist), path="_batch_steps")
 
 
+@pytest.mark.slow
+def test_mini_batch_steps_on_the_deepest_network_the_app_builds(mnist):
+    config = batch_steps_config("leaky_relu", layers=(784, 30, 20, 20, 20, 10), dropout=0.1, optimizer="momentum")
+    assert_same_training(config, data_of(mnist), path="_batch_steps")
+
+
 @pytest.mark.parametrize("preset", ["wide", "robust"])
 def test_the_wide_presets_train_as_the_engine_does(preset, mnist):
     """The one-minute subset's share of the two tests above, on the presets themselves: the wide network
