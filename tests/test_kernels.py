@@ -317,6 +317,21 @@ def test_a_kernel_that_fails_to_compile_leaves_numpy_training(small_mnist, monke
     assert len(failures) == 1 and "NumPy path" in failures[0].getMessage()
 
 
+WARMED = ("train_steps", "bias_and_activate", "output_layer", "slope_and_bias_gradient", "sgd_update",
+          "momentum_update", "adam_update")
+
+
+def test_getting_the_kernels_ready_compiles_every_loop_training_calls():
+    """``compiled.kernels`` exercises every loop a run calls from Python, so none compiles in the middle of
+    a learner's run (a worker that takes the kernels from the cache trusts that they are all there).
+    Checked in a fresh interpreter: in this one, earlier tests may have compiled them anyway."""
+    code = ("import numpy as np, mlp.compiled as c\n"
+            "k = c.kernels(np.float32)\n"
+            f"print(*[name for name in {WARMED!r} if not getattr(k, name).signatures])\n")
+    out, _ = train_in_a_fresh_process({}, code)
+    assert out == "", f"not compiled by the warm-up: {out}"
+
+
 def test_a_worker_uses_the_kernels_only_once_they_are_in_the_cache(small_mnist, monkeypatch, tmp_path):
     monkeypatch.setattr(compiled, "_ready", {})
     monkeypatch.setattr(compiled, "ready_mark", lambda: tmp_path / "ready-none")
