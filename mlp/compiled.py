@@ -311,10 +311,8 @@ class BatchSteps:
                 np.dot(ws.deltas[l], net.weights[l].T, out=ws.deltas[l - 1])  # dL/dA_prev = dL/dZ W^T
                 k.slope_and_bias_gradient(hidden, ws.acts[l - 1], ws.deltas[l - 1],
                                           none if masks is None else masks[l - 1], ws.db[l - 1])
-        if self.l2:                                     # as Network.backprop adds it
-            for W, dW in zip(net.weights, ws.dW):
-                dW += self.l2 * W
-            loss += 0.5 * self.l2 * sum(float(np.vdot(W, W)) for W in net.weights)
+        if self.l2:
+            loss += net.add_weight_decay(ws.dW, self.l2)
         self.optimizer.step(net.params, ws.grads, lr)
         return float(loss)
 

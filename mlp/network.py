@@ -175,10 +175,15 @@ class Network:
                 self.layer_activations[l - 1].backward(acts[l], prev, out=prev)
                 delta = prev
         if l2:
-            for W, dW in zip(self.weights, ws.dW):
-                dW += l2 * W
-            loss += 0.5 * l2 * sum(float(np.vdot(W, W)) for W in self.weights)
+            loss += self.add_weight_decay(ws.dW, l2)
         return loss
+
+    def add_weight_decay(self, dW, l2):
+        """dW[l] += l2 · W[l] for every layer (the biases are not decayed); returns the loss's share of
+        it, (l2 / 2) Σ W². (``compiled.BatchSteps`` adds it the same way.)"""
+        for W, grad in zip(self.weights, dW):
+            grad += l2 * W
+        return 0.5 * l2 * sum(float(np.vdot(W, W)) for W in self.weights)
 
     def loss_and_gradients(self, X, y, l2=0.0, masks=None):
         """Loss and gradients for inputs X (n, 784) and integer labels y (n,), with the dropout
